@@ -1,0 +1,465 @@
+# Copyright 2026 The cleanpose_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Ray-cast RGB-D frames with ground truth using open3d's RaycastingScene (CPU).
+
+One ray per pixel through the pixel position (u, v) with direction
+``((u - cx) / fx, (v - cy) / fy, 1)`` in the camera frame, so the hit distance
+``t_hit`` is the z-depth itself. The NOCS map is exact: each object hit point
+``p_cam = t_hit * ray`` is mapped into the canonical frame with the inverse
+ground-truth pose, ``R_cam_obj.T @ (p_cam - t_cam_obj) / scale``.
+Colour: per-part albedo with a procedural texture evaluated on canonical
+coordinates (objects) or world coordinates (table, floor, walls), Lambertian
+shading with 1-2 directional lights and ambient light, slight blur and noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from cleanpose_core.data.synth._open3d import load_open3d
+from cleanpose_core.data.synth.noise import add_depth_noise, DepthNoise
+from cleanpose_core.data.synth.primitives import PART_HANDLE
+from cleanpose_core.data.synth.scene import SceneSpec
+from cleanpose_core.data.synth.texture import texture_albedo, texture_factors
+
+__all__ = ['RenderedFrame', 'SceneRenderer', 'REAL_K',
+           'handle_pixel_threshold']
+
+# REAL275 colour intrinsics (DESIGN.md).
+_BANK_PAD = 64
+_BG_STEP = 4
+_SIGNS = np.array([[(i >> 2 & 1) * 2 - 1, (i >> 1 & 1) * 2 - 1, (i & 1) * 2 - 1]
+                   for i in range(8)], np.float64)
+_CREASE_COS = float(np.cos(np.deg2rad(35.0)))   # smooth shading up to this angle
+# canonical coordinates stored off the category objects: black in the NOCS PNG
+_COORD_BACKGROUND = np.array([-0.5, -0.5, 0.5], np.float32)
+REAL_K = np.array([[591.0125, 0.0, 322.525], [0.0, 590.16775, 244.11084], [0.0, 0.0, 1.0]])
+
+
+@dataclass(frozen=True)
+class RenderedFrame:
+    """One rendered frame with per-instance ground truth (n visible objects).
+
+    Attributes:
+        color: (H, W, 3) uint8 RGB.
+        depth: (H, W) float32 z-depth with sensor noise, metres; 0 = missing.
+        depth_clean: (H, W) float32 noise-free z-depth, metres; 0 = no surface.
+        mask: (H, W) uint8 instance id per pixel, 255 = background.
+        coord: (H, W, 3) float32 canonical coordinates in [-0.5, 0.5] on category
+            objects, (-0.5, -0.5, 0.5) elsewhere (black in the NOCS PNG).
+        K: (3, 3) intrinsics.
+        instance_ids: (n,) int32 mask values of the visible objects (distractors too).
+        class_ids: (n,) int32 NOCS class ids, 0 = distractor.
+        model_ids: (n,) str '<category>_<seed>'.
+        bboxes: (n, 4) int32 y1, x1, y2, x2 of the mask (y2, x2 exclusive).
+        scales: (n,) float32 metric bounding-box diagonals, metres.
+        sizes: (n, 3) float32 normalised extents.
+        rotations: (n, 3, 3) float32 R_cam_obj.
+        translations: (n, 3) float32 t_cam_obj, metres.
+        handle_visibility: (n,) int32, 1 unless a mug whose handle is hidden.
+        pixel_counts: (n,) int32 visible pixels per instance.
+        pose_names: (n,) str resting pose of each object.
+    """
+
+    color: np.ndarray
+    depth: np.ndarray
+    depth_clean: np.ndarray
+    mask: np.ndarray
+    coord: np.ndarray
+    K: np.ndarray
+    instance_ids: np.ndarray
+    class_ids: np.ndarray
+    model_ids: np.ndarray
+    bboxes: np.ndarray
+    scales: np.ndarray
+    sizes: np.ndarray
+    rotations: np.ndarray
+    translations: np.ndarray
+    handle_visibility: np.ndarray
+    pixel_counts: np.ndarray
+    pose_names: np.ndarray
+
+
+def handle_pixel_threshold(width: int, height: int) -> int:
+    """Visible handle pixels needed to call a mug handle visible (12 at 640x480)."""
+    return max(2, int(round(12 * width * height / (640 * 480))))
+
+
+class SceneRenderer:
+    """Ray caster for one scene (the geometry is fixed; the camera moves).
+
+    Objects are ray-cast with open3d inside the image rectangles their bounding
+    spheres project to; the background rectangles (table top, floor, walls) are
+    intersected analytically. A pixel whose ray misses everything (above the walls)
+    gets depth 0.
+
+    Args:
+        scene: the scene.
+        nthreads: ray-casting threads (0 = all cores).
+    """
+
+    def __init__(self, scene: SceneSpec, nthreads: int = 0) -> None:
+        o3d = load_open3d()
+        self.scene = scene
+        self.nthreads = int(nthreads)
+        self._o3d = o3d
+        self._rs = o3d.t.geometry.RaycastingScene(nthreads=self.nthreads)
+        self._invalid = o3d.t.geometry.RaycastingScene.INVALID_ID
+        n_obj = len(scene.objects)
+        meshes = [o.shape.mesh.transformed(o.R_world_obj, o.t_world_obj, o.shape.scale)
+                  for o in scene.objects]
+        for k, m in enumerate(meshes):
+            gid = self._rs.add_triangles(o3d.core.Tensor(m.vertices.astype(np.float32)),
+                                         o3d.core.Tensor(m.faces.astype(np.uint32)))
+            if gid != k:
+                raise RuntimeError(f'open3d returned geometry id {gid}; expected {k}')
+        self.n_obj = n_obj
+        self.n_geom = n_obj + len(scene.surfaces)
+        self.face_offset = np.cumsum([0] + [len(m.faces) for m in meshes]).astype(np.int64)
+        self.face_parts = np.concatenate([m.parts for m in meshes] + [np.zeros(1, np.uint8)])
+        # world-frame vertex normals and global face -> vertex indices for smooth shading
+        v_off = np.cumsum([0] + [len(m.vertices) for m in meshes])
+        self.faces_all = np.concatenate(
+            [m.faces.astype(np.int64) + v_off[k] for k, m in enumerate(meshes)]
+            + [np.zeros((1, 3), np.int64)])
+        self.vnormals = np.concatenate(
+            [o.shape.vertex_normals @ o.R_world_obj.T for o in scene.objects]
+            + [np.zeros((1, 3))]).astype(np.float32)
+        # geometry id (objects, then surfaces, then 'no hit') -> instance id / object index
+        self.inst_lut = np.full(self.n_geom + 1, 255, np.uint8)
+        self.obj_lut = np.full(self.n_geom + 1, -1, np.int64)
+        for k, o in enumerate(scene.objects):
+            self.inst_lut[k] = o.instance_id
+            self.obj_lut[k] = k
+        self.is_cat = np.array([o.shape.class_id > 0 for o in scene.objects], bool)
+        names = tuple((s.name, s.axis, tuple(s.normal)) for s in scene.surfaces)
+        self._room_layout = names == (
+            ('table', 1, (0.0, 1.0, 0.0)), ('floor', 1, (0.0, 1.0, 0.0)),
+            ('wall0', 0, (1.0, 0.0, 0.0)), ('wall1', 0, (-1.0, 0.0, 0.0)),
+            ('wall2', 2, (0.0, 0.0, 1.0)), ('wall3', 2, (0.0, 0.0, -1.0)))
+        self._rays_cache: dict = {}
+
+    def _camera_rays(self, K: np.ndarray, width: int, height: int) -> tuple:
+        key = (width, height, *np.asarray(K, np.float64).ravel().tolist())
+        if key not in self._rays_cache:
+            u, v = np.meshgrid(np.arange(width, dtype=np.float64),
+                               np.arange(height, dtype=np.float64))
+            d = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1],
+                          np.ones_like(u)], axis=-1).reshape(-1, 3)
+            # Fixed noise bank; each frame reads a randomly shifted window.
+            bank = np.random.default_rng(12345).standard_normal(
+                (height + _BANK_PAD, width + _BANK_PAD, 3), dtype=np.float32)
+            self._rays_cache = {key: (d, np.ascontiguousarray(d.T.astype(np.float32)),
+                                      np.linalg.norm(d, axis=1).astype(np.float32), bank)}
+        return self._rays_cache[key]
+
+    def _smooth_normals(self, geom, prim, uvs, face_normals) -> np.ndarray:
+        """Interpolate vertex normals at the hits; keep the face normal across creases."""
+        faces = self.faces_all[self.face_offset[geom] + prim]
+        u, v = uvs[:, 0:1], uvs[:, 1:2]
+        n = ((1.0 - u - v) * self.vnormals[faces[:, 0]] + u * self.vnormals[faces[:, 1]]
+             + v * self.vnormals[faces[:, 2]])
+        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), np.float32(1e-9))
+        crease = np.einsum('ij,ij->i', n, face_normals) < np.float32(_CREASE_COS)
+        n[crease] = face_normals[crease]
+        return n
+
+    def _highlights(self, geom, n, d, ray_len, L, li) -> np.ndarray:
+        """Blinn-Phong highlights (P,) at object hits with camera-facing unit normals n (P, 3)."""
+        spec_k = np.array([o.shape.appearance.specular for o in self.scene.objects],
+                          np.float32)[geom]
+        shin = np.array([o.shape.appearance.shininess for o in self.scene.objects],
+                        np.float32)[geom]
+        view = -(d / ray_len).T                     # (P, 3) unit, toward the camera
+        out = np.zeros(len(n), np.float32)
+        for ldir, intensity in zip(L, li):
+            h = view + ldir
+            h /= np.maximum(np.linalg.norm(h, axis=1, keepdims=True), np.float32(1e-9))
+            nh = np.clip(np.einsum('ij,ij->i', n, h), 0.0, 1.0)
+            out += intensity * spec_k * nh ** shin
+        return out
+
+    def _object_roi(self, R_wc, t_wc, K, width, height) -> np.ndarray:
+        """Flat pixel indices inside the projected bounding boxes of the objects.
+
+        The image rectangle around the projected corners of an object's (slightly
+        enlarged) bounding box contains every pixel whose ray can hit the object.
+        """
+        roi = np.zeros((height, width), bool)
+        for o in self.scene.objects:
+            half = 0.5 * o.shape.scale * o.shape.size * 1.02 + 1e-3
+            corners_cam = ((_SIGNS * half) @ o.R_world_obj.T + o.t_world_obj - t_wc) @ R_wc
+            if corners_cam[:, 2].min() < 0.02:
+                roi[:] = True
+                break
+            u = K[0, 2] + K[0, 0] * corners_cam[:, 0] / corners_cam[:, 2]
+            v = K[1, 2] + K[1, 1] * corners_cam[:, 1] / corners_cam[:, 2]
+            u0, u1 = max(int(np.floor(u.min())), 0), min(int(np.ceil(u.max())) + 1, width)
+            v0, v1 = max(int(np.floor(v.min())), 0), min(int(np.ceil(v.max())) + 1, height)
+            if u0 < u1 and v0 < v1:
+                roi[v0:v1, u0:u1] = True
+        return np.flatnonzero(roi)
+
+    def _background(self, dW: np.ndarray, t_wc: np.ndarray) -> tuple:
+        """Analytic hits of the background rectangles: (t (N,), surface index (N,) or -1)."""
+        walls = self.scene.surfaces[2:] if self._room_layout else ()
+        inside = self._room_layout and (
+            walls[0].value < t_wc[0] < walls[1].value and walls[2].value < t_wc[2] < walls[3].value
+            and self.scene.surfaces[0].value < t_wc[1] < walls[0].hi[1])
+        if inside:
+            return self._background_room(dW, t_wc)
+        surf = self.scene.surfaces
+        inf = np.float32(np.inf)
+        best_t = np.full(dW.shape[1], inf, np.float32)
+        best_s = np.full(dW.shape[1], -1, np.int16)
+        o = t_wc.astype(np.float32)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            for k, s in enumerate(surf):
+                d_ax = dW[s.axis]
+                facing = d_ax * np.float32(s.normal[s.axis]) < 0
+                t = np.where(facing, (np.float32(s.value) - o[s.axis]) / d_ax, inf)
+                for b in range(3):
+                    if b == s.axis:
+                        continue
+                    coord = o[b] + t * dW[b]
+                    t = np.where((coord >= s.lo[b]) & (coord <= s.hi[b]), t, inf)
+                closer = t < best_t
+                best_t = np.where(closer, t, best_t)
+                best_s[closer] = k
+        return best_t, best_s
+
+    def _background_factors(self, z, sid, dW, t_wc, width, height) -> tuple:
+        """Pattern weight and brightness of the background on a grid of every 4th pixel."""
+        rows, cols = np.arange(0, height, _BG_STEP), np.arange(0, width, _BG_STEP)
+        sub = (rows[:, None] * width + cols[None, :]).ravel()
+        mix = np.zeros(len(sub), np.float32)
+        mult = np.ones(len(sub), np.float32)
+        s_sub = sid[sub]
+        o32 = t_wc.astype(np.float32)
+        for k, s in enumerate(self.scene.surfaces):
+            sel = np.flatnonzero(s_sub == k)
+            if len(sel) and (s.appearance.pattern != 'plain' or s.appearance.noise_amp > 0):
+                px = sub[sel]
+                tex = np.ascontiguousarray((o32[:, None] + z[px] * dW[:, px]).T)
+                mix[sel], mult[sel] = texture_factors(s.appearance, tex)
+        # place the samples on the full-resolution pixel grid for cv2.resize
+        shape = (len(rows), len(cols))
+        return mix.reshape(shape), mult.reshape(shape)
+
+    def _background_room(self, dW: np.ndarray, t_wc: np.ndarray) -> tuple:
+        """Fast path of _background for scene.make_scene's table + floor + 4 walls room.
+
+        The camera is inside the room, so a ray leaves it through the nearer of the
+        two walls it faces (or the floor); a downward ray hits the table top first
+        where it crosses the table rectangle.
+        """
+        table, floor, wx0, wx1, wz0, wz1 = self.scene.surfaces
+        o = t_wc.astype(np.float32)
+        dx, dy, dz = dW
+        inf = np.float32(np.inf)
+        f32 = np.float32
+        with np.errstate(divide='ignore', invalid='ignore'):
+            px, pz = dx > 0, dz > 0
+            tx = (np.where(px, f32(wx1.value), f32(wx0.value)) - o[0]) / dx
+            tz = (np.where(pz, f32(wz1.value), f32(wz0.value)) - o[2]) / dz
+            use_x = tx <= tz
+            t = np.where(use_x, tx, tz)
+            s = np.where(use_x, px.astype(np.int16) + 2, pz.astype(np.int16) + 4)
+            down = dy < 0
+            t_floor = (f32(floor.value) - o[1]) / dy
+            on_floor = down & (t_floor < t)
+            t = np.where(on_floor, t_floor, t)
+            s[on_floor] = 1
+            above = (o[1] + t * dy) > f32(wx0.hi[1])
+            t[above] = inf
+            s[above] = -1
+            t_tab = (f32(table.value) - o[1]) / dy
+            x = o[0] + t_tab * dx
+            zz = o[2] + t_tab * dz
+            on_tab = (down & (x >= f32(table.lo[0])) & (x <= f32(table.hi[0]))
+                      & (zz >= f32(table.lo[2])) & (zz <= f32(table.hi[2])))
+            t = np.where(on_tab, t_tab, t)
+            s[on_tab] = 0
+        return t.astype(np.float32), s
+
+    def render(self, R_world_cam: np.ndarray, t_world_cam: np.ndarray, K: np.ndarray,
+               width: int, height: int, rng: np.random.Generator,
+               noise: DepthNoise = DepthNoise()) -> RenderedFrame:
+        """Render one frame.
+
+        Args:
+            R_world_cam: (3, 3) camera orientation (OpenCV optical axes) in the world.
+            t_world_cam: (3,) camera position in the world, metres.
+            K: (3, 3) intrinsics.
+            width, height: image size, pixels.
+            rng: random generator for lights jitter, image and depth noise.
+            noise: depth noise model (``DepthNoise(enabled=False)`` for clean depth).
+
+        Returns:
+            The rendered frame with its ground truth.
+        """
+        scene = self.scene
+        K = np.asarray(K, np.float64)
+        R_wc = np.asarray(R_world_cam, np.float64)
+        t_wc = np.asarray(t_world_cam, np.float64)
+        d_cam, d_cam_T, ray_len, bank = self._camera_rays(K, width, height)
+        N = width * height
+        dW = R_wc.astype(np.float32) @ d_cam_T                  # (3, N) world directions
+        z, sid = self._background(dW, t_wc)
+        gid = np.where(sid >= 0, sid.astype(np.int64) + self.n_obj, self.n_geom)
+        prim = np.zeros(N, np.int64)
+        normals_obj = np.zeros((0, 3), np.float32)
+        uvs_obj = np.zeros((0, 2), np.float32)
+        px_obj = np.zeros(0, np.int64)
+        if self.n_obj:
+            idx = self._object_roi(R_wc, t_wc, K, width, height)
+            rays = np.empty((len(idx), 6), np.float32)
+            rays[:, :3] = t_wc
+            rays[:, 3:] = dW[:, idx].T
+            hit = self._rs.cast_rays(self._o3d.core.Tensor(rays), nthreads=self.nthreads)
+            t_o = hit['t_hit'].numpy()
+            g_o = hit['geometry_ids'].numpy()
+            front = (g_o != self._invalid) & (t_o < z[idx])
+            px_obj = idx[front]
+            z[px_obj] = t_o[front]
+            gid[px_obj] = g_o[front]
+            prim[px_obj] = hit['primitive_ids'].numpy()[front]
+            normals_obj = hit['primitive_normals'].numpy()[front]
+            uvs_obj = hit['primitive_uvs'].numpy()[front]
+        valid = np.isfinite(z)
+        z = np.where(valid, z, np.float32(0.0))
+        mask = self.inst_lut[gid]
+
+        # Canonical coordinates of object pixels (exact inverse pose, float64).
+        n_o = self.n_obj
+        R_co = np.array([R_wc.T @ o.R_world_obj for o in scene.objects]).reshape(n_o, 3, 3)
+        t_co = np.array([R_wc.T @ (o.t_world_obj - t_wc) for o in scene.objects]).reshape(n_o, 3)
+        s_o = np.array([o.shape.scale for o in scene.objects])
+        k_obj = gid[px_obj]
+        p_cam = z[px_obj, None].astype(np.float64) * d_cam[px_obj]
+        canon = (np.einsum('nji,nj->ni', R_co[k_obj], p_cam - t_co[k_obj])
+                 / s_o[k_obj, None]).astype(np.float32)
+        coord = np.empty((N, 3), np.float32)
+        coord[:] = _COORD_BACKGROUND
+        is_cat = self.is_cat[k_obj] if n_o else np.zeros(0, bool)
+        coord[px_obj[is_cat]] = canon[is_cat]
+
+        # Albedo and shading in planar (3, N) layout: the background from per-surface
+        # tables over the whole image, then the object pixels on top.
+        parts = np.zeros(N, np.uint8)
+        parts[px_obj] = self.face_parts[self.face_offset[k_obj] + prim[px_obj]]
+        jitter = 1.0 + 0.1 * rng.standard_normal(len(scene.light_intensity))
+        li = (scene.light_intensity * jitter).astype(np.float32)
+        L = scene.light_dirs.astype(np.float32)
+        amb = np.float32(scene.ambient)
+        surf = scene.surfaces
+        si = sid.astype(np.intp) + 1                     # table row 0 = no surface hit
+        base = np.zeros((3, len(surf) + 1), np.float32)
+        second = np.zeros((3, len(surf) + 1), np.float32)
+        normal = np.zeros((3, len(surf) + 1), np.float32)
+        lam = np.zeros(len(surf) + 1, np.float32)
+        for k, s in enumerate(surf):
+            base[:, k + 1] = s.appearance.part_colours[0]
+            second[:, k + 1] = s.appearance.colour2
+            normal[:, k + 1] = s.normal
+            lam[k + 1] = np.clip(L @ s.normal.astype(np.float32), 0.0, None) @ li
+        cos_inc = np.abs(normal[0][si] * dW[0] + normal[1][si] * dW[1]
+                         + normal[2][si] * dW[2]) / ray_len
+        shade = amb + lam[si] + np.float32(0.15) * cos_inc
+        # Background patterns vary slowly: evaluate them on every 4th pixel and upsample.
+        mix_lo, mult_lo = self._background_factors(z, sid, dW, t_wc, width, height)
+        mix = cv2.resize(mix_lo, (width, height), interpolation=cv2.INTER_LINEAR).ravel()
+        mult = cv2.resize(mult_lo, (width, height), interpolation=cv2.INTER_LINEAR).ravel()
+        albedo = np.empty((3, N), np.float32)
+        for c in range(3):
+            b = base[c][si]
+            b += mix * (second[c][si] - b)
+            b *= mult
+            albedo[c] = np.clip(b, 0.0, 1.0, out=b)
+        if len(px_obj):
+            alb_o = np.empty((len(px_obj), 3), np.float32)
+            order = np.argsort(k_obj.astype(np.int16), kind='stable')     # radix sort
+            bounds = np.searchsorted(k_obj[order], np.arange(n_o + 1))
+            for k in range(n_o):
+                sel = order[bounds[k]:bounds[k + 1]]
+                if len(sel):
+                    alb_o[sel] = texture_albedo(scene.objects[k].shape.appearance, canon[sel],
+                                                parts[px_obj[sel]])
+            albedo[:, px_obj] = alb_o.T
+            dn = np.einsum('ij,ji->i', normals_obj, dW[:, px_obj])
+            n = self._smooth_normals(k_obj, prim[px_obj], uvs_obj, normals_obj)
+            n *= np.where(dn > 0, np.float32(-1), np.float32(1))[:, None]
+            cos_o = np.abs(dn) / ray_len[px_obj]
+            cos_inc[px_obj] = cos_o
+            shade[px_obj] = amb + np.clip(n @ L.T, 0.0, None) @ li + np.float32(0.15) * cos_o
+            spec_o = self._highlights(k_obj, n, dW[:, px_obj], ray_len[px_obj], L, li)
+        tint = scene.tint.astype(np.float32) * np.float32(255.0)
+        planes = [albedo[c] * (shade * tint[c]) for c in range(3)]
+        if len(px_obj):
+            for c in range(3):
+                planes[c][px_obj] += spec_o * tint[c]
+        rgb = cv2.merge([p.reshape(height, width) for p in planes])
+        rgb = cv2.GaussianBlur(rgb, (0, 0), sigmaX=float(rng.uniform(0.3, 0.8)))
+        oy, ox = rng.integers(0, _BANK_PAD, 2)
+        rgb += bank[oy:oy + height, ox:ox + width] * np.float32(rng.uniform(1.0, 4.0))
+        color = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+        z_img = z.reshape(height, width)
+        luma = (np.float32(0.299) * albedo[0] + np.float32(0.587) * albedo[1]
+                + np.float32(0.114) * albedo[2]).reshape(height, width)
+        noise_p = noise if not noise.enabled else dataclasses.replace(
+            noise, disparity_sigma_px=scene.depth_sigma_px * noise.disparity_sigma_px
+            / DepthNoise.disparity_sigma_px)
+        gy, gx = rng.integers(0, _BANK_PAD, 2)
+        depth = add_depth_noise(z_img, cos_inc.reshape(height, width), luma, float(K[0, 0]),
+                                rng, noise_p, gauss=bank[gy:gy + height, gx:gx + width, 0])
+        mask_img = mask.reshape(height, width)
+        labels = self._labels(mask_img, parts.reshape(height, width), R_co, t_co, width, height)
+        return RenderedFrame(color=color, depth=depth, depth_clean=z_img, mask=mask_img,
+                             coord=coord.reshape(height, width, 3), K=K.copy(), **labels)
+
+    def _labels(self, mask: np.ndarray, parts: np.ndarray, R_co: np.ndarray, t_co: np.ndarray,
+                width: int, height: int) -> dict:
+        counts = np.bincount(mask.ravel(), minlength=256)
+        rows = []
+        handle_min = handle_pixel_threshold(width, height)
+        for k, o in enumerate(self.scene.objects):
+            if counts[o.instance_id] == 0:
+                continue
+            ys, xs = np.nonzero(mask == o.instance_id)
+            handle = 1
+            if o.shape.category == 'mug':
+                n_handle = int(np.count_nonzero(parts[ys, xs] == PART_HANDLE))
+                handle = int(n_handle >= handle_min)
+            rows.append((o.instance_id, o.shape.class_id, o.shape.model_id,
+                         (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1), o.shape.scale,
+                         o.shape.size, R_co[k], t_co[k], handle, counts[o.instance_id],
+                         o.pose_name))
+        n = len(rows)
+        col = list(zip(*rows)) if rows else [()] * 11
+        return dict(
+            instance_ids=np.array(col[0], np.int32), class_ids=np.array(col[1], np.int32),
+            model_ids=np.array(col[2], dtype=str),
+            bboxes=np.array(col[3], np.int32).reshape(n, 4),
+            scales=np.array(col[4], np.float32),
+            sizes=np.array(col[5], np.float32).reshape(n, 3),
+            rotations=np.array(col[6], np.float32).reshape(n, 3, 3),
+            translations=np.array(col[7], np.float32).reshape(n, 3),
+            handle_visibility=np.array(col[8], np.int32), pixel_counts=np.array(col[9], np.int32),
+            pose_names=np.array(col[10], dtype=str))
