@@ -46,9 +46,9 @@ class PoseInput:
 
     def __post_init__(self) -> None:
         check_shapes(points=(self.points, ('B', 'N', 3)),
-                            rgb=(self.rgb, ('B', 3, 'S', 'S')),
-                            pixel_index=(self.pixel_index, ('B', 'N')),
-                            category_ids=(self.category_ids, ('B',)))
+                     rgb=(self.rgb, ('B', 3, 'S', 'S')),
+                     pixel_index=(self.pixel_index, ('B', 'N')),
+                     category_ids=(self.category_ids, ('B',)))
 
     def __len__(self) -> int:
         return int(self.points.shape[0])

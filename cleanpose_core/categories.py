@@ -47,4 +47,5 @@ def category_id(name: str) -> int:
     try:
         return CATEGORIES.index(name) + 1
     except ValueError:
-        raise ValueError(f'unknown category {name!r}; expected one of {", ".join(CATEGORIES)}')             from None
+        known = ', '.join(CATEGORIES)
+        raise ValueError(f'unknown category {name!r}; expected one of {known}') from None

@@ -54,12 +54,12 @@ COMMANDS = {
     'config': ('cleanpose_core.cli', 'print the resolved configuration'),
 }
 
-EPILOG = '''examples:
+EPILOG = """examples:
   cleanpose synth --out data/synth --split train --frames 2000 --seed 0
   cleanpose train -c config/model/small.yaml --data data/synth train.epochs=2
   cleanpose eval --data data/synth --split test --masks gt --out runs/eval
   cleanpose config -c config/model/small.yaml model.front_door=false
-'''
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,8 +17,8 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field, fields
+import difflib
 from pathlib import Path
 import typing
 from typing import Any, Iterable, Optional
@@ -78,12 +78,19 @@ class ModelConfig:
     knn: int = 16                   # (int) neighbours gathered per keypoint
     teacher: str = ''               # (str) teacher weights; '' = the shipped teacher
     teacher_dim: int = 128          # (int) teacher embedding width
+    attn_heads: int = 4             # (int) attention heads; dim must be a multiple
+    kp_layers: int = 1              # (int) cross-attention layers of the keypoint detector
+    recon_points: int = 4           # (int) reconstructed shape points per keypoint
 
     def __post_init__(self) -> None:
         for key in ('num_points', 'crop_size', 'num_keypoints', 'dim', 'dict_size',
-                    'dict_sample', 'nocs_bins', 'knn', 'teacher_dim'):
+                    'dict_sample', 'nocs_bins', 'knn', 'teacher_dim', 'attn_heads',
+                    'kp_layers', 'recon_points'):
             if getattr(self, key) < 1:
                 raise ConfigError(f'model.{key} must be >= 1; got {getattr(self, key)}')
+        if self.dim % 8 or self.dim % self.attn_heads:
+            raise ConfigError(f'model.dim ({self.dim}) must be a multiple of 8 and of '
+                              f'model.attn_heads ({self.attn_heads})')
         if self.dict_sample > self.dict_size:
             raise ConfigError(f'model.dict_sample ({self.dict_sample}) must not exceed '
                               f'model.dict_size ({self.dict_size})')
@@ -106,13 +113,22 @@ class TrainConfig:
     checkpoint_every: int = 200     # (int) steps between checkpoints
     eval_every: int = 5             # (int) epochs between evaluations, 0 = never
     max_steps: int = 0              # (int) stop after this many steps, 0 = no limit
+    warmup_steps: int = 100         # (int) linear warm-up steps (at most a fifth of the run)
+    grad_clip: float = 5.0          # (float) clip the gradient norm to this, 0 = off
+    cache_dir: str = ''             # (str) instance caches; '' = <data.root>/cache
 
     def __post_init__(self) -> None:
         for key in ('epochs', 'batch_size', 'checkpoint_every'):
             if getattr(self, key) < 1:
                 raise ConfigError(f'train.{key} must be >= 1; got {getattr(self, key)}')
+        for key in ('eval_every', 'max_steps', 'warmup_steps'):
+            if getattr(self, key) < 0:
+                raise ConfigError(f'train.{key} must be >= 0; got {getattr(self, key)}')
         if self.lr <= 0:
             raise ConfigError(f'train.lr must be > 0; got {self.lr}')
+        if self.grad_clip < 0 or self.weight_decay < 0:
+            raise ConfigError(f'train.grad_clip and train.weight_decay must be >= 0; got '
+                              f'{self.grad_clip}, {self.weight_decay}')
         _check_device('train.device', self.device)
 
 
@@ -152,6 +168,9 @@ class PipelineConfig:
     max_instances: int = 12         # (int) most instances per frame sent to the network
     track: bool = True              # (bool) associate instances across frames
     smoothing: float = 0.0          # (float) pose/size smoothing weight of the past, [0, 1)
+    track_max_distance: float = 0.15  # (float) track gate on 3D centre distance, metres
+    track_max_missed: int = 5       # (int) frames a track survives without a match
+    seed: int = 0                   # (int) seed of the per-instance point sampling
 
     def __post_init__(self) -> None:
         _check_range('pipeline.min_score', self.min_score, 0.0, 1.0)
@@ -162,6 +181,12 @@ class PipelineConfig:
             raise ConfigError(f'pipeline.min_points must be >= 1; got {self.min_points}')
         if self.max_instances < 1:
             raise ConfigError(f'pipeline.max_instances must be >= 1; got {self.max_instances}')
+        if self.track_max_distance <= 0:
+            raise ConfigError('pipeline.track_max_distance must be > 0 metres; got '
+                              f'{self.track_max_distance}')
+        if self.track_max_missed < 0:
+            raise ConfigError('pipeline.track_max_missed must be >= 0; got '
+                              f'{self.track_max_missed}')
         if self.segmenter_imgsz < 32 or self.segmenter_imgsz % 32:
             raise ConfigError('pipeline.segmenter_imgsz must be a multiple of 32 and >= 32; '
                               f'got {self.segmenter_imgsz}')
