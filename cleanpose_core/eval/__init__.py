@@ -11,3 +11,12 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
+
+"""Scoring: NOCS-benchmark metrics, evaluate() over a split, the geometric reference."""
+
+from cleanpose_core.eval.baseline import baseline_predictor, estimate_frame
+from cleanpose_core.eval.evaluate import (EvalSummary, evaluate, make_prediction,
+                                          network_predictor)
+
+__all__ = ['evaluate', 'EvalSummary', 'make_prediction', 'network_predictor',
+           'baseline_predictor', 'estimate_frame']

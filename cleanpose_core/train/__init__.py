@@ -11,3 +11,10 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
+
+"""Training of CleanPoseNet: the resumable loop and its checkpoints."""
+
+from cleanpose_core.train.checkpoint import increment_path, load_checkpoint, save_checkpoint
+from cleanpose_core.train.trainer import train, TrainResult
+
+__all__ = ['train', 'TrainResult', 'save_checkpoint', 'load_checkpoint', 'increment_path']
