@@ -95,6 +95,13 @@ def _clip_edges(corners_a: np.ndarray, R_b: np.ndarray, t_b: np.ndarray,
     return np.concatenate((a0 + lo[keep, None] * da, a0 + hi[keep, None] * da))
 
 
+def _nearest_rotation(R: np.ndarray) -> np.ndarray:
+    """Project a (3, 3) near-rotation onto SO(3) (SVD, det +1)."""
+    U, _, Vt = np.linalg.svd(R)
+    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
+    return U @ D @ Vt
+
+
 def oriented_box_iou(R_a: np.ndarray, t_a: np.ndarray, extents_a: np.ndarray,
                      R_b: np.ndarray, t_b: np.ndarray, extents_b: np.ndarray) -> float:
     """Return the exact IoU of two oriented boxes (numpy, one pair).
@@ -123,7 +130,11 @@ def oriented_box_iou(R_a: np.ndarray, t_a: np.ndarray, extents_a: np.ndarray,
     half_a, half_b = e_a / 2, e_b / 2
     if np.linalg.norm(t_a - t_b) >= np.linalg.norm(half_a) + np.linalg.norm(half_b):
         return 0.0
-    eps = 1e-9 * max(float(e_a.max()), float(e_b.max()))
+    # Rotations read from float32 labels or network outputs are orthonormal only to
+    # ~1e-7; clipping assumes exact rotations, so project them and keep a tolerance
+    # above float32 precision (issue 2: identical float32 boxes must score 1).
+    R_a, R_b = _nearest_rotation(R_a), _nearest_rotation(R_b)
+    eps = 1e-6 * max(float(e_a.max()), float(e_b.max()))
     corners_a = (_SIGNS * half_a) @ R_a.T + t_a
     corners_b = (_SIGNS * half_b) @ R_b.T + t_b
     pts = np.concatenate((_clip_edges(corners_a, R_b, t_b, half_b, eps),

@@ -163,3 +163,14 @@ def test_box_iou_3d_rejects_bad_shapes():
 
 def test_iou_degenerate_box_is_zero():
     assert oriented_box_iou(I3, Z3, np.array([1.0, 0.0, 1.0]), I3, Z3, ONE) == 0.0
+
+
+def test_identical_float32_boxes_score_one():
+    # Regression (issue 2): a rotation stored as float32 (det 1.00000003) made
+    # identical boxes score 0 because edges on a face were clipped away.
+    R = np.array([[-0.94412917, -0.02429399, -0.32867908],
+                  [0.19929896, -0.83636093, -0.51066655],
+                  [-0.26248822, -0.54764062, 0.79447448]], dtype=np.float32)
+    t = np.array([-0.0945057, -0.0339598, 0.7210434], dtype=np.float32)
+    e = np.array([0.06381796, 0.14133966, 0.06381796], dtype=np.float32)
+    assert oriented_box_iou(R, t, e, R, t, e) == pytest.approx(1.0, abs=1e-6)
