@@ -168,11 +168,6 @@ def test_eval_command_scores_the_geometric_reference(split, tmp_path, capsys):
     assert f'results saved to {out}' in capsys.readouterr().out
 
 
-def test_eval_command_refuses_segmenter_masks(split, tmp_path):
-    assert main(['eval', '--data', str(split.root), '--masks', 'segmenter',
-                 '--out', str(tmp_path)]) == 1
-
-
 def test_orthonormalize_rts_keeps_scale_and_translation():
     R = random_rotations(4, generator=torch.Generator().manual_seed(0)).double()
     RTs = np.tile(np.eye(4), (4, 1, 1))

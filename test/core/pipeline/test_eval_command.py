@@ -1,0 +1,52 @@
+# Copyright 2026 The cleanpose_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""`cleanpose eval --masks segmenter` scores the full pipeline, detection included."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline_helpers import save_tiny_net, save_tiny_segmenter, write_box_split
+import pytest
+
+from cleanpose_core.cli import main
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp('eval_seg')
+    write_box_split(root / 'data', 'test', frames=2)
+    save_tiny_net(root / 'net.safetensors')
+    save_tiny_segmenter(root / 'seg.safetensors')
+    return root
+
+
+def test_segmenter_masks_run_the_pipeline(tiny, capsys):
+    out = tiny / 'eval'
+    rc = main(['eval', '--data', str(tiny / 'data'), '--split', 'test', '--masks', 'segmenter',
+               '--weights', str(tiny / 'net.safetensors'),
+               '--segmenter', str(tiny / 'seg.safetensors'), '--device', 'cpu',
+               '--out', str(out)])
+    assert rc == 0
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['masks'] == 'segmenter' and summary['frames'] == 2
+    assert summary['segmenter'] == str(tiny / 'seg.safetensors')
+    assert len(list((out / 'predictions').rglob('*.pkl'))) == 2
+    assert f'results saved to {out}' in capsys.readouterr().out
+
+
+def test_segmenter_masks_refuse_the_baseline(tiny, tmp_path):
+    assert main(['eval', '--data', str(tiny / 'data'), '--masks', 'segmenter',
+                 '--method', 'baseline', '--out', str(tmp_path)]) == 1
