@@ -11,3 +11,17 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
+
+"""The CleanPose network, its losses, teacher, distillation and weights files."""
+
+from cleanpose_core.model.losses import LossOutput, LossWeights
+from cleanpose_core.model.network import CleanPoseNet, ForwardOutput, PoseOutput, \
+    TrainingStep
+from cleanpose_core.model.teacher import (DEFAULT_TEACHER, load_teacher, save_teacher,
+                                          TeacherConfig, TeacherEncoder, train_teacher)
+from cleanpose_core.model.weights import load_weights, save_weights
+
+__all__ = ['CleanPoseNet', 'PoseOutput', 'ForwardOutput', 'TrainingStep', 'LossOutput',
+           'LossWeights',
+           'TeacherConfig', 'TeacherEncoder', 'train_teacher', 'save_teacher', 'load_teacher',
+           'DEFAULT_TEACHER', 'save_weights', 'load_weights']
