@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / 'test' / 'ros'))
 from ros_factories import box_scene, K_640, random_result, save_tiny_net  # noqa: E402
 
 from cleanpose_core.config import DEFAULT_WEIGHTS, PipelineConfig  # noqa: E402
+from cleanpose_core.fileio import atomic_write_json  # noqa: E402
 from cleanpose_core.pipeline.pipeline import PosePipeline  # noqa: E402
 from cleanpose_core.pipeline.results import Frame  # noqa: E402
 from cleanpose_ros.bag import process_bag  # noqa: E402
@@ -169,10 +170,7 @@ def main() -> int:
                          f'p90 {stats["p90"]:7.3f} ms\n')
     if summary['bag']:
         sys.stdout.write(json.dumps(summary['bag'], indent=1) + '\n')
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = args.out / 'summary.json.tmp'
-    tmp.write_text(json.dumps(summary, indent=1))
-    os.replace(tmp, args.out / 'summary.json')
+    atomic_write_json(args.out / 'summary.json', summary)
     sys.stdout.write(f'{args.out / "summary.json"}\n')
     return 0
 

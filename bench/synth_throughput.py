@@ -25,7 +25,6 @@ stages of one process (scene build, ray casting + shading, file writes).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 import platform
@@ -39,6 +38,7 @@ from cleanpose_core.data.synth.command import (
     frame_to_record, render_frame, scene_name, single_thread_math, synthesize, SynthSpec)
 from cleanpose_core.data.synth.scene import SceneOptions
 from cleanpose_core.data.writer import write_frame
+from cleanpose_core.fileio import atomic_write_json
 
 
 def _stage_times(spec: SynthSpec, out: Path, frames: int) -> dict:
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
         'cpu_count': os.cpu_count(), 'load_average_1m_at_end': os.getloadavg()[0],
         'python': platform.python_version(), 'time': time.strftime('%Y-%m-%dT%H:%M:%S'),
     }
-    (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    atomic_write_json(out / 'summary.json', summary)
     sys.stdout.write(f'{out / "summary.json"}\n')
     return 0
 

@@ -21,16 +21,20 @@ from dataclasses import dataclass, field, fields
 import difflib
 from pathlib import Path
 import typing
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, TYPE_CHECKING
 
 import yaml
 
 from cleanpose_core.categories import CATEGORIES
 from cleanpose_core.errors import ConfigError
+from cleanpose_core.fileio import atomic_write_text
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ['CleanPoseConfig', 'DataConfig', 'ModelConfig', 'TrainConfig', 'EvalConfig',
            'PipelineConfig', 'load_config', 'config_to_dict', 'config_from_dict',
-           'section_from_dict', 'save_config', 'PACKAGE_ROOT', 'DEFAULT_WEIGHTS',
+           'section_from_dict', 'save_config', 'resolve_device', 'PACKAGE_ROOT', 'DEFAULT_WEIGHTS',
            'DEFAULT_SEGMENTER']
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -150,6 +154,31 @@ def _check_device(name: str, device: str) -> None:
         device.startswith('cuda:') and device[5:].isdigit())
     if not ok:
         raise ConfigError(f"{name} must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+
+
+def resolve_device(name: str, key: str, local_rank: Optional[int] = None) -> torch.device:
+    """Turn 'auto' | 'cpu' | 'cuda' | 'cuda:N' into a torch device ('auto': CUDA if present).
+
+    Args:
+        name: the device setting.
+        key: where the setting came from, named in the error (e.g. 'pipeline.device').
+        local_rank: when given, a plain 'cuda' (or 'auto' on a GPU machine) becomes
+            'cuda:<local_rank>', one GPU per torchrun process.
+
+    Raises:
+        ConfigError: CUDA asked for but not available.
+    """
+    import torch
+
+    if name == 'auto':
+        name = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if name.startswith('cuda'):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{key} is {name!r} but CUDA is not available; use 'cpu' or "
+                              "'auto'")
+        if name == 'cuda' and local_rank is not None:
+            name = f'cuda:{local_rank}'
+    return torch.device(name)
 
 
 @dataclass(frozen=True)
@@ -338,10 +367,4 @@ def load_config(path: Optional[str | Path] = None,
 
 def save_config(cfg: CleanPoseConfig, path: str | Path) -> None:
     """Write the resolved config as YAML (atomically)."""
-    import os
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + '.tmp')
-    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    os.replace(tmp, path)
+    atomic_write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

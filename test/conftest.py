@@ -12,13 +12,14 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Shared fixtures: devices, dtypes, seeded generators, tolerances."""
+"""Shared fixtures: devices, dtypes, seeded generators, tolerances, tiny data and model."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,3 +56,38 @@ def tol(dtype: torch.dtype) -> dict:
 def seeded(seed: int = 0) -> torch.Generator:
     """A CPU torch generator with a fixed seed."""
     return torch.Generator().manual_seed(seed)
+
+
+# A model small enough that a training step takes milliseconds on the CPU.
+TINY_MODEL = ['model.num_points=64', 'model.dim=16', 'model.num_keypoints=8', 'model.knn=8',
+              'model.dict_size=8', 'model.dict_sample=4', 'model.crop_size=16',
+              'model.nocs_bins=8', 'model.distill=false']
+
+
+def make_tiny_dataset(root: Path, train_frames: int = 4, test_frames: int = 2) -> Path:
+    """Render a 160x120 upright synthetic dataset (train + test splits) under root.
+
+    A split asked for 0 frames is not written.
+    """
+    from cleanpose_core.data.synth.command import SynthSpec, synthesize
+    from cleanpose_core.data.synth.render import REAL_K
+    from cleanpose_core.data.synth.scene import SceneOptions
+
+    K = REAL_K.copy()
+    K[:2] *= 0.25
+    for split, frames in (('train', train_frames), ('test', test_frames)):
+        if frames == 0:
+            continue
+        spec = SynthSpec(seed=0, split=split, frames_per_scene=4, width=160, height=120, K=K,
+                         poses='upright',
+                         scene=SceneOptions(min_objects=3, max_objects=5, max_distractors=1,
+                                            instances_per_category=10))
+        synthesize(spec, root / split, frames, workers=1, show_progress=False)
+    return root
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    """Two state dicts hold exactly the same tensors."""
+    assert sorted(a) == sorted(b)
+    for key in a:
+        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy(), err_msg=key)

@@ -26,9 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import logging
-import os
 from pathlib import Path
-import tempfile
 from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
@@ -40,6 +38,7 @@ from cleanpose_core.categories import category_id, SYMMETRIC_CATEGORIES
 from cleanpose_core.data.instances import extract_instance, InstanceSample, stack_instances
 from cleanpose_core.data.nocs import FrameRecord, NocsSplit
 from cleanpose_core.errors import DataError
+from cleanpose_core.fileio import atomic_path
 from cleanpose_core.log import progress
 
 __all__ = ['CacheSummary', 'build_instance_cache', 'InstanceDataset', 'collate_instances',
@@ -179,15 +178,8 @@ def build_instance_cache(split: NocsSplit, out_path: Union[str, Path], num_point
         'crop_size': np.int64(crop_size),
         'source': np.asarray(str(split.split_dir)),
     }
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{out_path.name}.', suffix='.tmp', dir=out_path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out_path) as tmp, open(tmp, 'wb') as f:
+        np.savez(f, **arrays)
     log.info('cached %d instances of %d frames in %s (skipped: %s)', count, frames, out_path,
              skipped or 'none')
     return CacheSummary(path=out_path, frames=frames, instances=count, skipped=skipped)

@@ -45,8 +45,8 @@ import numpy as np
 from cleanpose_core.categories import NUM_CATEGORIES
 from cleanpose_core.errors import DataError
 
-__all__ = ['FrameRecord', 'NocsSplit', 'read_frame', 'read_camera', 'read_label',
-           'read_depth_mm', 'read_mask', 'read_coord', 'read_meta', 'decode_coord',
+__all__ = ['FrameRecord', 'NocsSplit', 'read_frame', 'read_camera', 'read_camera_file',
+           'read_label', 'read_depth_mm', 'read_mask', 'read_coord', 'read_meta', 'decode_coord',
            'encode_coord', 'frame_path', 'list_frames', 'CAMERA_INTRINSICS',
            'REAL_INTRINSICS', 'BACKGROUND_ID']
 
@@ -420,6 +420,40 @@ def read_label(path: str | Path) -> dict:
     return label
 
 
+def read_camera_file(path: str | Path) -> tuple[np.ndarray, float, tuple]:
+    """Read a camera.json: fx, fy, cx, cy and optional width, height, depth_scale.
+
+    Returns:
+        K (3, 3) float64, depth_scale (depth units per metre, default 1000), (width, height)
+        or (None, None).
+
+    Raises:
+        DataError: unreadable file, missing keys or non-positive values.
+    """
+    path = Path(path)
+    try:
+        cam = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(f'{path}: cannot read camera file: {err}') from None
+    if not isinstance(cam, dict):
+        raise DataError(f'{path}: must hold an object with fx, fy, cx, cy')
+    missing = [k for k in ('fx', 'fy', 'cx', 'cy') if k not in cam]
+    if missing:
+        raise DataError(f'{path}: missing keys {missing}; expected fx, fy, cx, cy '
+                        '(and optionally width, height, depth_scale)')
+    try:
+        fx, fy, cx, cy = (float(cam[k]) for k in ('fx', 'fy', 'cx', 'cy'))
+        depth_scale = float(cam.get('depth_scale', 1000.0))
+        size = (int(cam['width']), int(cam['height'])) if 'width' in cam and 'height' in cam \
+            else (None, None)
+    except (TypeError, ValueError):
+        raise DataError(f'{path}: fx, fy, cx, cy, width, height, depth_scale must be '
+                        'numbers') from None
+    if not (fx > 0 and fy > 0 and depth_scale > 0 and math.isfinite(cx + cy)):
+        raise DataError(f'{path}: fx, fy and depth_scale must be > 0 and cx, cy finite')
+    return intrinsics_matrix(fx, fy, cx, cy), depth_scale, size
+
+
 def read_camera(split_dir: str | Path) -> tuple[np.ndarray, float]:
     """Read <split>/camera.json, or fall back to the NOCS dataset's intrinsics.
 
@@ -436,24 +470,8 @@ def read_camera(split_dir: str | Path) -> tuple[np.ndarray, float]:
     split_dir = Path(split_dir)
     path = split_dir / 'camera.json'
     if path.is_file():
-        try:
-            cam = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise DataError(f'{path}: cannot read camera file: {err}') from None
-        if not isinstance(cam, dict):
-            raise DataError(f'{path}: must hold an object with fx, fy, cx, cy')
-        missing = [k for k in ('fx', 'fy', 'cx', 'cy') if k not in cam]
-        if missing:
-            raise DataError(f'{path}: missing keys {missing}; expected fx, fy, cx, cy, '
-                            'width, height, depth_scale')
-        try:
-            fx, fy, cx, cy = (float(cam[k]) for k in ('fx', 'fy', 'cx', 'cy'))
-            depth_scale = float(cam.get('depth_scale', 1000.0))
-        except (TypeError, ValueError):
-            raise DataError(f'{path}: fx, fy, cx, cy, depth_scale must be numbers') from None
-        if not (fx > 0 and fy > 0 and depth_scale > 0 and math.isfinite(cx + cy)):
-            raise DataError(f'{path}: fx, fy and depth_scale must be > 0')
-        return intrinsics_matrix(fx, fy, cx, cy), depth_scale
+        K, depth_scale, _ = read_camera_file(path)
+        return K, depth_scale
     names = ' '.join(p.lower() for p in split_dir.resolve().parts[-2:])
     is_camera, is_real = 'camera' in names, 'real' in names
     if is_camera != is_real:

@@ -22,17 +22,16 @@ written last, so an interrupted writer never leaves a frame that the reader list
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 import pickle
-import tempfile
 
 import cv2
 import numpy as np
 
 from cleanpose_core.data.nocs import encode_coord, frame_path, FrameRecord
+from cleanpose_core.fileio import atomic_write_bytes
 
-__all__ = ['write_frame', 'write_camera_json', 'atomic_write_bytes', 'depth_to_mm']
+__all__ = ['write_frame', 'write_camera_json', 'depth_to_mm']
 
 # Measured on 640x480 frames: noisy colour and depth encode about twice as fast with
 # Huffman-only coding after the SUB filter, at ~5 % larger files; sparse masks and
@@ -41,23 +40,6 @@ _PNG_NOISY = [cv2.IMWRITE_PNG_COMPRESSION, 1,
               cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
               cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
 _PNG_SPARSE = [cv2.IMWRITE_PNG_COMPRESSION, 1]
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write bytes to a temporary file next to path, then os.replace it onto path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _write_png(path: Path, image: np.ndarray, params: list) -> None:

@@ -33,7 +33,6 @@ import os
 from pathlib import Path
 import shutil
 import sys
-import tempfile
 from typing import Sequence, Union
 
 import cv2
@@ -42,8 +41,8 @@ import yaml
 
 from cleanpose_core.categories import CATEGORIES, NUM_CATEGORIES
 from cleanpose_core.data.nocs import frame_path, list_frames, read_label, read_mask
-from cleanpose_core.data.writer import atomic_write_bytes
 from cleanpose_core.errors import DataError
+from cleanpose_core.fileio import atomic_path, atomic_write_bytes
 from cleanpose_core.log import progress
 
 __all__ = ['export_yolo', 'mask_to_polygon', 'add_arguments', 'run']
@@ -105,18 +104,12 @@ def mask_to_polygon(mask: np.ndarray, min_area: float = 4.0) -> np.ndarray:
 def _link_or_copy(src: Path, dst: Path) -> None:
     if dst.exists() and os.path.samefile(src, dst):
         return  # already linked; rename() between two links of one file does nothing
-    fd, tmp = tempfile.mkstemp(prefix=f'.{dst.name}.', suffix='.tmp', dir=dst.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
         try:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _frame_labels(split_dir: Path, scene: str, index: int, min_area: float) -> list[str]:

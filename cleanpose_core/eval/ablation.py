@@ -47,7 +47,8 @@ from cleanpose_core.categories import CATEGORIES
 from cleanpose_core.config import CleanPoseConfig, config_to_dict, load_config
 from cleanpose_core.errors import ConfigError
 from cleanpose_core.eval.command import evaluate_method
-from cleanpose_core.eval.evaluate import METRIC_KEYS, write_json
+from cleanpose_core.eval.evaluate import METRIC_KEYS
+from cleanpose_core.fileio import atomic_write_json
 
 __all__ = ['VARIANTS', 'Variant', 'run_ablation', 'ablation_table', 'add_arguments', 'run']
 
@@ -170,7 +171,7 @@ def run_ablation(base: CleanPoseConfig, out: Path, epochs: int, seeds: Sequence[
         'reference': {'metrics': ref.metrics, 'per_category': ref.per_category,
                       'skipped': ref.skipped},
     }
-    write_json(out / 'summary.json', summary)
+    atomic_write_json(out / 'summary.json', summary)
     table = ablation_table(summary)
     (out / 'ablation.md').write_text(table)
     log.info('ablation table:\n%s', table)

@@ -34,13 +34,13 @@ import logging
 from pathlib import Path
 import sys
 
-from cleanpose_core.config import DEFAULT_WEIGHTS
+from cleanpose_core.config import DEFAULT_WEIGHTS, resolve_device
 from cleanpose_core.data.nocs import NocsSplit
 from cleanpose_core.errors import ConfigError
 from cleanpose_core.eval.baseline import baseline_predictor
 from cleanpose_core.eval.evaluate import EvalSummary, evaluate, network_predictor
 
-__all__ = ['add_arguments', 'run', 'evaluate_method']
+__all__ = ['add_arguments', 'run', 'evaluate_method', 'report_summary']
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +85,13 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         WeightsError: missing, corrupt or incompatible weights.
         ConfigError: unknown method or unavailable device.
     """
-    from cleanpose_core.train.runtime import resolve_device
-
     nocs = NocsSplit(data, split)
     info = {'method': method, 'masks': 'gt', 'data': str(data), 'split': split}
     if method == 'network':
         from cleanpose_core.model.weights import load_weights
 
         path = Path(weights) if weights else DEFAULT_WEIGHTS
-        dev = resolve_device(device)
+        dev = resolve_device(device, '--device', local_rank=0)
         net = load_weights(path, device=dev)
         predict = network_predictor(net, dev, seed=seed)
         info.update(weights=str(path), device=str(dev))
@@ -106,6 +104,15 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
              f', at most {max_frames}' if max_frames else '')
     return evaluate(predict, nocs, out_dir=out_dir, max_frames=max_frames, info=info,
                     show_progress=show_progress)
+
+
+def report_summary(summary: EvalSummary, out: Path) -> None:
+    """Print the one-screen result of `cleanpose eval`: counts, mAPs and the output folder."""
+    m = summary.metrics
+    sys.stdout.write(
+        f'{summary.frames} frames, {summary.instances} instances, skipped {summary.skipped}\n'
+        + '  '.join(f'{k} {m[k]:.1f}' for k in m) + '\n'
+        + f'results saved to {out}\n')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,9 +128,5 @@ def run(args: argparse.Namespace) -> int:
     summary = evaluate_method(args.data, args.split, args.method, out, weights=args.weights,
                               device=args.device, max_frames=args.max_frames, seed=args.seed,
                               show_progress=True)
-    m = summary.metrics
-    sys.stdout.write(
-        f'{summary.frames} frames, {summary.instances} instances, skipped {summary.skipped}\n'
-        + '  '.join(f'{k} {m[k]:.1f}' for k in m) + '\n'
-        + f'results saved to {out}\n')
+    report_summary(summary, out)
     return 0

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-import json
 import logging
-import os
 from pathlib import Path
 import pickle
 import time
@@ -43,10 +41,11 @@ from cleanpose_core.data.dataset import gt_batch, gt_results_fields
 from cleanpose_core.data.nocs import FrameRecord, NocsSplit
 from cleanpose_core.errors import DataError
 from cleanpose_core.eval.metrics import compute_nocs_metrics, METRIC_KEYS, per_instance_errors
+from cleanpose_core.fileio import atomic_path, atomic_write_json
 from cleanpose_core.log import progress
 
 __all__ = ['evaluate', 'EvalSummary', 'PredictFrame', 'make_prediction', 'empty_prediction',
-           'network_predictor', 'select_frames', 'write_pickle', 'write_json', 'frame_seed',
+           'network_predictor', 'select_frames', 'write_pickle', 'frame_seed',
            'orthonormalize_rts',
            'METRIC_KEYS', 'PRED_KEYS', 'GT_KEYS']
 
@@ -162,19 +161,8 @@ def select_frames(num_frames: int, max_frames: int = 0) -> list[int]:
 
 def write_pickle(path: Path, value: dict) -> None:
     """Pickle a dict of numpy arrays atomically (protocol 4, readable by the NOCS tools)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    with open(tmp, 'wb') as f:
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
         pickle.dump(value, f, protocol=4)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, value: Any) -> None:
-    """Write JSON atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(value, indent=2, sort_keys=False) + '\n')
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -313,7 +301,7 @@ def evaluate(predict_frame: PredictFrame, split: NocsSplit, out_dir: Optional[st
 
             png = tuple(plot_ap_curves(scored, out))
         summary = dataclasses.replace(summary, plots=png)
-        write_json(out / 'summary.json', summary.to_dict())
+        atomic_write_json(out / 'summary.json', summary.to_dict())
     log.info('eval: %d frames, %d instances, %d predictions; IoU50 %.1f IoU75 %.1f 5°2cm %.1f '
              '10°5cm %.1f', summary.frames, instances, predictions,
              summary.metrics.get('iou50', 0.0), summary.metrics.get('iou75', 0.0),

@@ -17,12 +17,11 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
-import tempfile
 from typing import Union
 
 from cleanpose_core.eval.metrics import NocsMetrics
+from cleanpose_core.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +51,8 @@ def _draw(ax, x, curves: dict, xlabel: str, xlim: tuple) -> None:
 
 
 def _save(fig, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as fh:
-            fig.savefig(fh, format='png', dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, 'wb') as fh:
+        fig.savefig(fh, format='png', dpi=100)
 
 
 def plot_ap_curves(metrics: NocsMetrics, out_dir: Union[str, Path]) -> list:

@@ -25,7 +25,6 @@ import dataclasses
 import datetime
 import json
 import logging
-import os
 from pathlib import Path
 import subprocess
 from typing import Optional
@@ -36,6 +35,7 @@ from torch import nn, Tensor
 from cleanpose_core import __version__
 from cleanpose_core.config import ModelConfig, PACKAGE_ROOT, section_from_dict
 from cleanpose_core.errors import CleanPoseError, WeightsError
+from cleanpose_core.fileio import atomic_path
 
 __all__ = ['save_weights', 'load_weights', 'read_weights_metadata', 'write_safetensors',
            'read_safetensors', 'load_state_strict', 'FORMAT_VERSION', 'NET_KIND']
@@ -79,16 +79,8 @@ def write_safetensors(path: str | Path, tensors: dict[str, Tensor], kind: str,
     metadata.update({k: v if isinstance(v, str) else json.dumps(v)
                      for k, v in (meta or {}).items()})
     data = {k: v.detach().to('cpu').contiguous().clone() for k, v in tensors.items()}
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
+    with atomic_path(path) as tmp:
         save_file(data, str(tmp), metadata=metadata)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

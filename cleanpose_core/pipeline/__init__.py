@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ['Frame', 'FrameResult', 'ObjectResult', 'PosePipeline', 'resolve_device',
-           'check_frame', 'Tracker', 'Tracked', 'Detection2D', 'Segmentation', 'Segmenter',
+__all__ = ['Frame', 'FrameResult', 'ObjectResult', 'PosePipeline', 'check_frame',
+           'Tracker', 'Tracked', 'Detection2D', 'Segmentation', 'Segmenter',
            'YoloSegmenter', 'GtMaskSegmenter', 'save_segmenter', 'load_segmenter_model',
            'draw_result']
 
 _WHERE = {
     'Frame': 'results', 'FrameResult': 'results', 'ObjectResult': 'results',
-    'PosePipeline': 'pipeline', 'resolve_device': 'pipeline', 'check_frame': 'pipeline',
+    'PosePipeline': 'pipeline', 'check_frame': 'pipeline',
     'Tracker': 'tracker', 'Tracked': 'tracker',
     'Detection2D': 'segmenter', 'Segmentation': 'segmenter', 'Segmenter': 'segmenter',
     'YoloSegmenter': 'segmenter', 'GtMaskSegmenter': 'segmenter',

@@ -35,7 +35,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from pathlib import Path
@@ -49,10 +48,11 @@ import torch
 
 from cleanpose_core.categories import CATEGORIES
 from cleanpose_core.config import (DEFAULT_SEGMENTER, DEFAULT_WEIGHTS, load_config, ModelConfig,
-                                   PipelineConfig)
+                                   PipelineConfig, resolve_device)
 from cleanpose_core.errors import ConfigError
+from cleanpose_core.fileio import atomic_write_json
 from cleanpose_core.pipeline.demo import synth_spec
-from cleanpose_core.pipeline.pipeline import PosePipeline, resolve_device, STAGES
+from cleanpose_core.pipeline.pipeline import PosePipeline, STAGES
 from cleanpose_core.pipeline.results import Frame
 from cleanpose_core.pipeline.segmenter import (
     GtMaskSegmenter, prepare_ultralytics, save_segmenter, Segmentation, YoloSegmenter)
@@ -229,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
         use_gt = args.masks == 'gt'
         frames = {n: bench_frames(n, seed=args.seed) for n in counts}
         for device_name in devices:
-            device = resolve_device(device_name)
+            device = resolve_device(device_name, '--devices')
             dcfg = PipelineConfig(**{**cfg.__dict__, 'weights': str(weights),
                                      'segmenter_weights': str(seg_weights),
                                      'device': str(device), 'min_score': 0.0})
@@ -252,9 +252,7 @@ def run(args: argparse.Namespace) -> int:
         'runs': args.runs, 'warmup': args.warmup, 'seed': args.seed,
     }
     path = out / 'summary.json'
-    tmp_path = path.with_name(f'.{path.name}.tmp{os.getpid()}')
-    tmp_path.write_text(json.dumps(summary, indent=2) + '\n')
-    os.replace(tmp_path, path)
+    atomic_write_json(path, summary)
     sys.stdout.write(format_table(summary) + '\n')
     log.info('bench: wrote %s', path)
     return 0

@@ -29,9 +29,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 from pathlib import Path
 import sys
 from typing import Any, Iterator
@@ -41,14 +39,14 @@ import numpy as np
 from cleanpose_core.categories import CATEGORIES
 from cleanpose_core.config import DEFAULT_SEGMENTER, load_config, PipelineConfig
 from cleanpose_core.errors import ConfigError
+from cleanpose_core.fileio import atomic_write_bytes, atomic_write_json
 from cleanpose_core.pipeline.draw import draw_pose, draw_result
 from cleanpose_core.pipeline.eval_segmenter import result_to_prediction
 from cleanpose_core.pipeline.pipeline import PosePipeline, STAGES
 from cleanpose_core.pipeline.results import Frame
 from cleanpose_core.pipeline.segmenter import GtMaskSegmenter
 
-__all__ = ['add_arguments', 'run', 'run_demo', 'synth_sequence', 'synth_spec', 'write_png',
-           'write_json']
+__all__ = ['add_arguments', 'run', 'run_demo', 'synth_sequence', 'synth_spec', 'write_png']
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +58,7 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     ok, data = cv2.imencode('.png', np.ascontiguousarray(rgb[..., ::-1]))
     if not ok:
         raise OSError(f'cannot encode {path}')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
-    tmp.write_bytes(data.tobytes())
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, value: dict) -> None:
-    """Write JSON atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
-    tmp.write_text(json.dumps(value, indent=2) + '\n')
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data.tobytes())
 
 
 def synth_spec(objects: int, frames_per_scene: int, seed: int = 0, width: int = 640,
@@ -202,7 +189,7 @@ def run_demo(cfg: PipelineConfig, out: Path, frames: int = 8, objects: int = 4, 
                               for s in STAGES},
         'images': images,
     }
-    write_json(out / 'summary.json', summary)
+    atomic_write_json(out / 'summary.json', summary)
     return summary
 
 

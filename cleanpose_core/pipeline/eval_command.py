@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-import sys
 
 from cleanpose_core.config import PipelineConfig
 from cleanpose_core.data.nocs import NocsSplit
@@ -72,9 +71,5 @@ def run(args: argparse.Namespace) -> int:
             'segmenter': cfg.segmenter_weights or 'shipped'}
     summary = evaluate(predict_frame_fn(cfg, 'segmenter'), nocs, out_dir=out,
                        max_frames=args.max_frames, info=info, show_progress=True)
-    m = summary.metrics
-    sys.stdout.write(
-        f'{summary.frames} frames, {summary.instances} instances, skipped {summary.skipped}\n'
-        + '  '.join(f'{k} {m[k]:.1f}' for k in m) + '\n'
-        + f'results saved to {out}\n')
+    eval_command.report_summary(summary, out)
     return 0

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from cleanpose_core.categories import category_id
-from cleanpose_core.config import DEFAULT_SEGMENTER, DEFAULT_WEIGHTS, PipelineConfig
+from cleanpose_core.config import DEFAULT_SEGMENTER, DEFAULT_WEIGHTS, PipelineConfig, \
+    resolve_device
 from cleanpose_core.data.instances import extract_instance, stack_instances
 from cleanpose_core.errors import ConfigError, WeightsError
 from cleanpose_core.model.weights import load_weights
@@ -41,7 +42,7 @@ from cleanpose_core.pipeline.segmenter import (Detection2D, Segmentation, Segmen
                                                YoloSegmenter)
 from cleanpose_core.pipeline.tracker import Tracker
 
-__all__ = ['PosePipeline', 'resolve_device', 'check_frame', 'STAGES', 'RUNTIME_KEYS']
+__all__ = ['PosePipeline', 'check_frame', 'STAGES', 'RUNTIME_KEYS']
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +51,6 @@ STAGES = ('segment', 'instances', 'network', 'track', 'total')
 RUNTIME_KEYS = ('min_score', 'segmenter_conf', 'categories', 'min_points', 'max_instances',
                 'track', 'smoothing', 'track_max_distance', 'track_max_missed')
 _WARN_EVERY_S = 5.0
-
-
-def resolve_device(name: str) -> torch.device:
-    """Turn 'auto' | 'cpu' | 'cuda' | 'cuda:N' into a torch device ('auto': CUDA if present).
-
-    Raises:
-        ConfigError: CUDA asked for but not available.
-    """
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if name.startswith('cuda') and not torch.cuda.is_available():
-        raise ConfigError(f"pipeline.device is {name!r} but CUDA is not available; use 'cpu' "
-                          "or 'auto'")
-    return torch.device(name)
 
 
 def check_frame(frame: Any) -> Optional[str]:
@@ -138,7 +125,7 @@ class PosePipeline:
             WeightsError: missing or corrupt weights.
             ConfigError: bad device.
         """
-        device = resolve_device(cfg.device)
+        device = resolve_device(cfg.device, 'pipeline.device')
         weights = Path(cfg.weights) if cfg.weights else DEFAULT_WEIGHTS
         if not weights.is_file():
             raise WeightsError(f'pose weights {weights} not found; set pipeline.weights or '

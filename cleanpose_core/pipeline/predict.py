@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-import json
 import logging
-import math
 from pathlib import Path
 import sys
 
@@ -40,49 +38,15 @@ import numpy as np
 
 from cleanpose_core.config import load_config
 from cleanpose_core.errors import DataError
-from cleanpose_core.pipeline.demo import write_json, write_png
+from cleanpose_core.fileio import atomic_write_json
+from cleanpose_core.pipeline.demo import write_png
 from cleanpose_core.pipeline.draw import draw_result
 from cleanpose_core.pipeline.pipeline import PosePipeline
 from cleanpose_core.pipeline.results import Frame, FrameResult
 
-__all__ = ['add_arguments', 'run', 'read_camera_file', 'result_to_json']
+__all__ = ['add_arguments', 'run', 'result_to_json']
 
 log = logging.getLogger(__name__)
-
-
-def read_camera_file(path: str | Path) -> tuple[np.ndarray, float, tuple]:
-    """Read a camera.json: fx, fy, cx, cy and optional width, height, depth_scale.
-
-    Returns:
-        K (3, 3), depth_scale (depth units per metre, default 1000), (width, height) or
-        (None, None).
-
-    Raises:
-        DataError: unreadable file, missing keys or non-positive values.
-    """
-    path = Path(path)
-    try:
-        cam = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise DataError(f'{path}: cannot read camera file: {err}') from None
-    if not isinstance(cam, dict):
-        raise DataError(f'{path}: must hold an object with fx, fy, cx, cy')
-    missing = [k for k in ('fx', 'fy', 'cx', 'cy') if k not in cam]
-    if missing:
-        raise DataError(f'{path}: missing keys {missing}; expected fx, fy, cx, cy '
-                        '(and optionally width, height, depth_scale)')
-    try:
-        fx, fy, cx, cy = (float(cam[k]) for k in ('fx', 'fy', 'cx', 'cy'))
-        depth_scale = float(cam.get('depth_scale', 1000.0))
-        size = (int(cam['width']), int(cam['height'])) if 'width' in cam and 'height' in cam \
-            else (None, None)
-    except (TypeError, ValueError):
-        raise DataError(f'{path}: fx, fy, cx, cy, width, height, depth_scale must be '
-                        'numbers') from None
-    if not (fx > 0 and fy > 0 and depth_scale > 0 and math.isfinite(cx + cy)):
-        raise DataError(f'{path}: fx, fy and depth_scale must be > 0 and cx, cy finite')
-    K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-    return K, depth_scale, size
 
 
 def result_to_json(result: FrameResult) -> dict:
@@ -119,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict one frame, write poses.json and annotated.png, print where they went."""
-    from cleanpose_core.data.nocs import read_color, read_depth_mm
+    from cleanpose_core.data.nocs import read_camera_file, read_color, read_depth_mm
 
     cfg = load_config(args.config, args.overrides).pipeline
     if args.weights:
@@ -142,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     poses = {'color': str(args.color), 'depth': str(args.depth), 'camera': str(args.camera),
              'frame': 'camera optical frame (x right, y down, z forward), metres',
              **result_to_json(result)}
-    write_json(out / 'poses.json', poses)
+    atomic_write_json(out / 'poses.json', poses)
     write_png(out / 'annotated.png', draw_result(color, K, result))
     for obj in result:
         log.info('%s #%d score %.2f at (%.3f, %.3f, %.3f) m, extents %s m', obj.category,

@@ -38,6 +38,7 @@ import numpy as np
 
 from cleanpose_core.categories import CATEGORIES, category_id
 from cleanpose_core.errors import WeightsError
+from cleanpose_core.fileio import atomic_path
 
 __all__ = ['Detection2D', 'Segmentation', 'Segmenter', 'YoloSegmenter', 'GtMaskSegmenter',
            'prepare_ultralytics', 'save_segmenter', 'load_segmenter_model',
@@ -111,10 +112,8 @@ def prepare_ultralytics() -> None:
     import matplotlib
 
     source = Path(matplotlib.get_data_path()) / 'fonts' / 'ttf' / 'DejaVuSans.ttf'
-    font.parent.mkdir(parents=True, exist_ok=True)
-    tmp = font.with_suffix(f'.tmp{os.getpid()}')
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, font)
+    with atomic_path(font) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def to_ultralytics_device(device: str) -> str:
@@ -162,10 +161,8 @@ def save_segmenter(path: str | Path, model: Any, extra_meta: Optional[dict] = No
     for key, value in (extra_meta or {}).items():
         meta[key] = value if isinstance(value, str) else json.dumps(value)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 

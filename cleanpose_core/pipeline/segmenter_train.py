@@ -33,9 +33,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 from pathlib import Path
 import shutil
 import sys
@@ -45,6 +43,7 @@ import yaml
 
 from cleanpose_core.config import DEFAULT_SEGMENTER
 from cleanpose_core.errors import ConfigError, WeightsError
+from cleanpose_core.fileio import atomic_path, atomic_write_json
 from cleanpose_core.pipeline.segmenter import (
     load_segmenter_model, prepare_ultralytics, save_segmenter, to_ultralytics_device)
 
@@ -155,9 +154,7 @@ def train_segmenter(data: Path, out: Path, epochs: int, imgsz: int, model_name: 
                'ultralytics_run': str(run_dir), 'seconds': round(time.time() - start, 1)}
     save_segmenter(weights, trained, {'imgsz': imgsz, 'epochs': epochs, 'data': str(data),
                                       'source_checkpoint': str(best), **scores})
-    tmp = out / f'.summary.json.tmp{os.getpid()}'
-    tmp.write_text(json.dumps(summary, indent=2) + '\n')
-    os.replace(tmp, out / 'summary.json')
+    atomic_write_json(out / 'summary.json', summary)
     return summary
 
 
@@ -195,10 +192,8 @@ def run(args: argparse.Namespace) -> int:
                               args.test_split, args.resume, _parse_yolo_overrides(args.overrides))
     shipped = ''
     if args.ship:
-        DEFAULT_SEGMENTER.parent.mkdir(parents=True, exist_ok=True)
-        tmp = DEFAULT_SEGMENTER.with_name(f'.{DEFAULT_SEGMENTER.name}.tmp{os.getpid()}')
-        shutil.copyfile(summary['weights'], tmp)
-        os.replace(tmp, DEFAULT_SEGMENTER)
+        with atomic_path(DEFAULT_SEGMENTER) as tmp:
+            shutil.copyfile(summary['weights'], tmp)
         shipped = f'  shipped as: {DEFAULT_SEGMENTER}\n'
     sys.stdout.write(f"train-segmenter: mask mAP50 {summary['mask_map50']:.3f} "
                      f"(box {summary['box_map50']:.3f}) on {args.test_split}\n"

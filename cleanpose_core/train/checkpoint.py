@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from cleanpose_core.errors import DataError
+from cleanpose_core.fileio import atomic_path
 
 __all__ = ['save_checkpoint', 'load_checkpoint', 'capture_rng_state', 'restore_rng_state',
            'increment_path', 'CHECKPOINT_FORMAT']
@@ -60,17 +61,10 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
         raise TypeError(f'checkpoint state must hold only tensors and plain values; {bad} '
                         'is not (weights_only loading would refuse it)')
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            torch.save({'format': CHECKPOINT_FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        torch.save({'format': CHECKPOINT_FORMAT, **state}, f)
+        f.flush()
+        os.fsync(f.fileno())
     return path
 
 

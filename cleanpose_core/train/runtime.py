@@ -38,8 +38,9 @@ from cleanpose_core.data.dataset import build_instance_cache
 from cleanpose_core.data.nocs import NocsSplit
 from cleanpose_core.errors import ConfigError
 from cleanpose_core.eval.evaluate import METRIC_KEYS
+from cleanpose_core.fileio import atomic_write_text
 
-__all__ = ['DistInfo', 'dist_info', 'resolve_device', 'lr_factor', 'score_of', 'EpochSampler',
+__all__ = ['DistInfo', 'dist_info', 'lr_factor', 'score_of', 'EpochSampler',
            'prepare_instance_cache', 'append_jsonl', 'truncate_metrics', 'FINAL_LR_FRACTION']
 
 log = logging.getLogger(__name__)
@@ -76,23 +77,6 @@ def dist_info() -> DistInfo:
     except ValueError:
         raise ConfigError('RANK, WORLD_SIZE and LOCAL_RANK must be integers (torchrun sets '
                           'them)') from None
-
-
-def resolve_device(name: str, info: DistInfo = DistInfo()) -> torch.device:
-    """'auto' -> cuda (this process's local rank) when available, else cpu.
-
-    Raises:
-        ConfigError: CUDA requested but not available.
-    """
-    if name == 'auto':
-        name = 'cuda' if torch.cuda.is_available() else 'cpu'
-    if name.startswith('cuda'):
-        if not torch.cuda.is_available():
-            raise ConfigError(f'train.device={name!r} but CUDA is not available; use '
-                              'train.device=cpu or auto')
-        if name == 'cuda':
-            name = f'cuda:{info.local_rank}'
-    return torch.device(name)
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:
@@ -215,6 +199,4 @@ def truncate_metrics(path: Path, epochs_done: int) -> None:
                 kept.append(line)
         except json.JSONDecodeError:
             continue  # a line cut by the kill
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(''.join(f'{line}\n' for line in kept))
-    os.replace(tmp, path)
+    atomic_write_text(path, ''.join(f'{line}\n' for line in kept))

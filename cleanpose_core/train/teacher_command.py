@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 import time
 
@@ -33,7 +32,9 @@ import numpy as np
 import torch
 
 from cleanpose_core.categories import CATEGORIES
+from cleanpose_core.config import resolve_device
 from cleanpose_core.data.synth.shapes import instance_seed_range, make_shape
+from cleanpose_core.fileio import atomic_path
 from cleanpose_core.log import progress
 from cleanpose_core.model.teacher import evaluate_teacher, save_teacher, TeacherConfig, \
     TeacherEncoder, train_teacher
@@ -100,12 +101,6 @@ def build_library(instances: int, seed: int = 0, surface_points: int = 4096,
     return library
 
 
-def _device(name: str) -> torch.device:
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return torch.device(name)
-
-
 def run(args: argparse.Namespace) -> int:
     """Build the view library, pretrain, save; print where the weights went."""
     from cleanpose_core.errors import ConfigError
@@ -119,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError('--instances must give at least 2 instances in all')
     out = Path(args.out)
     torch.manual_seed(args.seed)
-    device = _device(args.device)
+    device = resolve_device(args.device, '--device')
     t0 = time.time()
     library = build_library(args.instances, args.seed)
     log.info('shape library: %d instances (%d per category) in %.1f s', len(library),
@@ -129,9 +124,8 @@ def run(args: argparse.Namespace) -> int:
     views = TeacherViews(library, args.batch, args.points, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     metrics_path = out.with_name(out.stem + '_metrics.jsonl')
-    tmp = metrics_path.with_name(metrics_path.name + '.tmp')
     bar = progress(total=args.steps, desc='teacher')
-    with tmp.open('w') as metrics:
+    with atomic_path(metrics_path) as tmp, tmp.open('w') as metrics:
         def on_step(step: int, terms: dict) -> None:
             metrics.write(json.dumps(dict(step=step, **terms)) + '\n')
             bar.update(1)
@@ -144,7 +138,6 @@ def run(args: argparse.Namespace) -> int:
         history = train_teacher(teacher, views, args.steps, lr=args.lr, device=device,
                                 on_step=on_step)
     bar.close()
-    os.replace(tmp, metrics_path)
     last = history[-1]
     scores = {}
     if args.eval_instances > 0:

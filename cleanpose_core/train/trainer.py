@@ -45,7 +45,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from cleanpose_core.categories import NUM_CATEGORIES
-from cleanpose_core.config import CleanPoseConfig, config_to_dict, save_config
+from cleanpose_core.config import CleanPoseConfig, config_to_dict, resolve_device, save_config
 from cleanpose_core.data.dataset import collate_instances, InstanceDataset
 from cleanpose_core.data.nocs import NocsSplit
 from cleanpose_core.errors import CleanPoseError, ConfigError, DataError
@@ -56,7 +56,7 @@ from cleanpose_core.model.weights import save_weights
 from cleanpose_core.train.checkpoint import (capture_rng_state, load_checkpoint,
                                              restore_rng_state, save_checkpoint)
 from cleanpose_core.train.runtime import (append_jsonl, dist_info, EpochSampler, lr_factor,
-                                          prepare_instance_cache, resolve_device, score_of,
+                                          prepare_instance_cache, score_of,
                                           truncate_metrics)
 
 __all__ = ['train', 'TrainResult', 'CHECKPOINT_NAME']
@@ -112,7 +112,7 @@ class _Run:
         self.resume = resume
         self.show_progress = show_progress
         self.info = dist_info()
-        self.device = resolve_device(cfg.train.device, self.info)
+        self.device = resolve_device(cfg.train.device, 'train.device', self.info.local_rank)
         self.ckpt_path = self.run_dir / 'checkpoints' / CHECKPOINT_NAME
         self.metrics_path = self.run_dir / 'metrics.jsonl'
         self.weights_dir = self.run_dir / 'weights'

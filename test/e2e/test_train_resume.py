@@ -29,34 +29,17 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+from conftest import assert_same_state, make_tiny_dataset, TINY_MODEL
 import pytest
 from safetensors.torch import load_file
 
 from cleanpose_core.train.checkpoint import load_checkpoint
 
 CHECKPOINT_EVERY = 2
-TINY = ['model.num_points=64', 'model.dim=16', 'model.num_keypoints=8', 'model.knn=8',
-        'model.dict_size=8', 'model.dict_sample=4', 'model.crop_size=16', 'model.nocs_bins=8',
-        'model.distill=false', 'train.epochs=3', 'train.batch_size=4', 'train.eval_every=0',
+TINY = [*TINY_MODEL, 'train.epochs=3', 'train.batch_size=4', 'train.eval_every=0',
         'train.warmup_steps=2', 'train.device=cpu', f'train.checkpoint_every={CHECKPOINT_EVERY}']
 STEP_LINE = re.compile(r'trainer: step (\d+): loss')
 CHECKPOINT_LINE = re.compile(r'trainer: checkpoint at step (\d+)')
-
-
-def _tiny_dataset(root: Path) -> Path:
-    from cleanpose_core.data.synth.command import SynthSpec, synthesize
-    from cleanpose_core.data.synth.render import REAL_K
-    from cleanpose_core.data.synth.scene import SceneOptions
-
-    K = REAL_K.copy()
-    K[:2] *= 0.25
-    spec = SynthSpec(seed=0, split='train', frames_per_scene=4, width=160, height=120, K=K,
-                     poses='upright', scene=SceneOptions(min_objects=3, max_objects=5,
-                                                         max_distractors=1,
-                                                         instances_per_category=10))
-    synthesize(spec, root / 'train', 4, workers=1, show_progress=False)
-    return root
 
 
 def _command(data: Path, out: Path, name: str, *extra: str) -> list:
@@ -71,7 +54,7 @@ def _env() -> dict:
 
 @pytest.mark.slow
 def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path):
-    data = _tiny_dataset(tmp_path / 'data')
+    data = make_tiny_dataset(tmp_path / 'data', train_frames=4, test_frames=0)
     out = tmp_path / 'runs'
     subprocess.run(_command(data, out, 'reference'), check=True, env=_env(), timeout=300,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -108,11 +91,8 @@ def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path):
     assert 'results saved to' in resumed.stdout and str(run) in resumed.stdout
     assert not (out / 'killed-2').exists()  # --resume writes into the same run
 
-    reference = load_file(out / 'reference' / 'weights' / 'last.safetensors')
-    final = load_file(run / 'weights' / 'last.safetensors')
-    assert sorted(reference) == sorted(final)
-    for key in reference:
-        np.testing.assert_array_equal(reference[key].numpy(), final[key].numpy(), err_msg=key)
+    assert_same_state(load_file(out / 'reference' / 'weights' / 'last.safetensors'),
+                      load_file(run / 'weights' / 'last.safetensors'))
     # One line per epoch, none duplicated by the restart, with the same losses.
     keys = ('type', 'epoch', 'step', 'lr', 'loss')
     ref_lines = [json.loads(x) for x in (out / 'reference' / 'metrics.jsonl').open()]

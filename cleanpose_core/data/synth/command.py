@@ -46,8 +46,9 @@ from cleanpose_core.data.nocs import frame_path, FrameRecord
 from cleanpose_core.data.synth.noise import DepthNoise
 from cleanpose_core.data.synth.render import REAL_K, RenderedFrame, SceneRenderer
 from cleanpose_core.data.synth.scene import camera_pose, make_scene, POSE_MODES, SceneOptions
-from cleanpose_core.data.writer import atomic_write_bytes, write_camera_json, write_frame
+from cleanpose_core.data.writer import write_camera_json, write_frame
 from cleanpose_core.errors import ConfigError, DataError
+from cleanpose_core.fileio import atomic_write_bytes
 from cleanpose_core.log import progress
 
 log = logging.getLogger(__name__)

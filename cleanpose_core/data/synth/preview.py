@@ -24,16 +24,15 @@ import numpy as np
 
 from cleanpose_core.categories import category_name
 from cleanpose_core.data.nocs import FrameRecord, list_frames, read_frame
-from cleanpose_core.data.writer import atomic_write_bytes
 from cleanpose_core.errors import DataError
+from cleanpose_core.fileio import atomic_write_bytes
+from cleanpose_core.geometry.boxes import BOX_CORNER_SIGNS, BOX_EDGES
 
 log = logging.getLogger(__name__)
 
 __all__ = ['draw_ground_truth', 'write_preview']
 
-# box edges between corner indices (corner i has signs from bits 2, 1, 0 for x, y, z)
-_EDGES = [(0, 1), (2, 3), (4, 5), (6, 7), (0, 2), (1, 3), (4, 6), (5, 7),
-          (0, 4), (1, 5), (2, 6), (3, 7)]
+_SIGNS = np.array(BOX_CORNER_SIGNS, np.float64)
 _COLOURS = [(60, 180, 255), (255, 160, 60), (120, 255, 120), (255, 80, 200), (80, 220, 255),
             (200, 200, 60)]
 
@@ -50,17 +49,15 @@ def draw_ground_truth(record: FrameRecord) -> np.ndarray:
         (H, W, 3) uint8 BGR image.
     """
     img = np.ascontiguousarray(record.color[:, :, ::-1])
-    signs = np.array([[(i >> 2 & 1) * 2 - 1, (i >> 1 & 1) * 2 - 1, (i & 1) * 2 - 1]
-                      for i in range(8)], np.float64)
     for i in range(len(record.class_ids)):
         R, t = record.rotations[i], record.translations[i]
         extent = record.scales[i] * record.sizes[i]
-        corners = (0.5 * signs * extent) @ R.T + t
+        corners = (0.5 * _SIGNS * extent) @ R.T + t
         if np.any(corners[:, 2] <= 0.01):
             continue
         uv = np.round(_project(corners, record.K)).astype(np.int32)
         colour = _COLOURS[(int(record.class_ids[i]) - 1) % len(_COLOURS)]
-        for a, b in _EDGES:
+        for a, b in BOX_EDGES:
             cv2.line(img, tuple(map(int, uv[a])), tuple(map(int, uv[b])), colour, 1, cv2.LINE_AA)
         axes = np.vstack([t, t + R.T[0] * 0.5 * extent[0], t + R.T[1] * 0.5 * extent[1],
                           t + R.T[2] * 0.5 * extent[2]])

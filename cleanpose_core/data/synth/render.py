@@ -37,6 +37,7 @@ from cleanpose_core.data.synth.noise import add_depth_noise, DepthNoise
 from cleanpose_core.data.synth.primitives import PART_HANDLE
 from cleanpose_core.data.synth.scene import SceneSpec
 from cleanpose_core.data.synth.texture import texture_albedo, texture_factors
+from cleanpose_core.geometry.boxes import BOX_CORNER_SIGNS
 
 __all__ = ['RenderedFrame', 'SceneRenderer', 'REAL_K',
            'handle_pixel_threshold']
@@ -44,8 +45,7 @@ __all__ = ['RenderedFrame', 'SceneRenderer', 'REAL_K',
 # REAL275 colour intrinsics (DESIGN.md).
 _BANK_PAD = 64
 _BG_STEP = 4
-_SIGNS = np.array([[(i >> 2 & 1) * 2 - 1, (i >> 1 & 1) * 2 - 1, (i & 1) * 2 - 1]
-                   for i in range(8)], np.float64)
+_SIGNS = np.array(BOX_CORNER_SIGNS, np.float64)
 _CREASE_COS = float(np.cos(np.deg2rad(35.0)))   # smooth shading up to this angle
 # canonical coordinates stored off the category objects: black in the NOCS PNG
 _COORD_BACKGROUND = np.array([-0.5, -0.5, 0.5], np.float32)

@@ -26,14 +26,13 @@ import pytest
 
 from cleanpose_core.cli import main
 from cleanpose_core.config import PipelineConfig
-from cleanpose_core.data.nocs import NocsSplit
+from cleanpose_core.data.nocs import NocsSplit, read_camera_file
 from cleanpose_core.eval.evaluate import evaluate, network_predictor
 from cleanpose_core.model.weights import load_weights
 from cleanpose_core.pipeline.bench import (bench_frames, benchmark, format_table, percentiles,
                                            TimedGtSegmenter)
 from cleanpose_core.pipeline.eval_segmenter import predict_frame_fn
 from cleanpose_core.pipeline.pipeline import PosePipeline
-from cleanpose_core.pipeline.predict import read_camera_file
 
 
 @pytest.fixture(scope='module')

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 
+from conftest import make_tiny_dataset, TINY_MODEL
 import pytest
-from train_helpers import make_tiny_dataset, TINY_MODEL
 
 from cleanpose_core.config import load_config
 from cleanpose_core.eval.ablation import run_ablation, VARIANTS

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 
+from conftest import assert_same_state, make_tiny_dataset, TINY_MODEL
 import pytest
 from safetensors.torch import load_file
-from train_helpers import assert_same_state, make_tiny_dataset, TINY_MODEL
 
 from cleanpose_core.config import load_config
 from cleanpose_core.errors import ConfigError, DataError
