@@ -47,7 +47,7 @@ from cleanpose_ros.msg_types import rclpy_types
 from cleanpose_ros.outputs import OUTPUT_TOPICS
 from cleanpose_ros.params import (NODE_NAME, PARAMS, params_from_values, ParamSpec,
                                   runtime_update)
-from cleanpose_ros.processing import apply_thresholds, FrameProcessor
+from cleanpose_ros.processing import FrameProcessor
 
 __all__ = ['PoseNode', 'main', 'descriptor']
 
@@ -252,7 +252,9 @@ class PoseNode(Node):
         except CleanPoseError as err:
             return SetParametersResult(successful=False, reason=str(err))
         self.params = updated
-        apply_thresholds(self.pipeline, updated.pipeline)
+        # runtime_update allows only runtime pipeline keys; the pipeline applies them.
+        self.pipeline.update_config(**{k: getattr(updated.pipeline, k) for k in changes
+                                       if hasattr(updated.pipeline, k)})
         self.get_logger().info('updated ' + ', '.join(f'{k}={v}' for k, v in changes.items()))
         return SetParametersResult(successful=True)
 

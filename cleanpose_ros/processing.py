@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import time
 from typing import Any, Callable, Optional
 
-from cleanpose_core.config import PipelineConfig
 from cleanpose_core.pipeline.results import Frame, FrameResult
 from cleanpose_ros.conversions import InputTopics, make_header, MessageError, msgs_to_frame
 from cleanpose_ros.msg_types import MessageTypes
@@ -32,7 +31,7 @@ from cleanpose_ros.outputs import (MarkerState, OutputMessages, PipelineStats,
                                    result_to_messages, stats_to_diagnostics)
 from cleanpose_ros.params import NodeOptions
 
-__all__ = ['Outcome', 'FrameProcessor', 'apply_thresholds']
+__all__ = ['Outcome', 'FrameProcessor']
 
 
 @dataclass(frozen=True)
@@ -54,18 +53,6 @@ class Outcome:
     reason: Optional[str] = None
     message: str = ''
     topic: str = ''
-
-
-def apply_thresholds(pipeline: Any, cfg: PipelineConfig) -> None:
-    """Give a running PosePipeline new thresholds (min_score, segmenter_conf, min_points).
-
-    The pipeline reads min_score and min_points from ``pipeline.cfg`` on every call; the
-    segmenter keeps its own confidence threshold.
-    """
-    pipeline.cfg = cfg
-    segmenter = getattr(pipeline, 'segmenter', None)
-    if segmenter is not None and hasattr(segmenter, 'conf'):
-        segmenter.conf = float(cfg.segmenter_conf)
 
 
 class FrameProcessor:
