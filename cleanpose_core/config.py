@@ -85,6 +85,7 @@ class ModelConfig:
     attn_heads: int = 4             # (int) attention heads; dim must be a multiple
     kp_layers: int = 1              # (int) cross-attention layers of the keypoint detector
     recon_points: int = 4           # (int) reconstructed shape points per keypoint
+    dense_nocs: bool = True         # (bool) per-point NOCS head; pose by a Umeyama fit of it
 
     def __post_init__(self) -> None:
         for key in ('num_points', 'crop_size', 'num_keypoints', 'dim', 'dict_size',

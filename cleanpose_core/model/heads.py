@@ -25,9 +25,9 @@ import torch.nn.functional as F
 
 from cleanpose_core.categories import NUM_CATEGORIES
 from cleanpose_core.geometry.transforms import rotation_6d_to_matrix
-from cleanpose_core.model.encoders import MLP
+from cleanpose_core.model.encoders import AttentionBlock, MLP
 
-__all__ = ['NocsHead', 'ShapeHead', 'PoseHead', 'PoseParams', 'bin_centres']
+__all__ = ['NocsHead', 'PointNocsHead', 'ShapeHead', 'PoseHead', 'PoseParams', 'bin_centres']
 
 # Offset of the raw scale output: the bounding-box diagonal of an object is
 # about this many times the RMS radius of its observed points.
@@ -69,6 +69,44 @@ class NocsHead(nn.Module):
         logits = _select_category(out, category_index).view(b, k, 3, self.bins)
         centres = bin_centres(self.bins, feats.device, feats.dtype)
         return logits, torch.softmax(logits, dim=-1) @ centres
+
+
+class PointNocsHead(nn.Module):
+    """Dense NOCS coordinates of every observed point, per category.
+
+    Each point's feature queries the keypoint features (cross-attention, both with
+    their positions encoded), so a point knows which part of the object it lies on;
+    an MLP then regresses its canonical coordinate. With the points in the camera
+    frame, a similarity fit (Umeyama) of these correspondences gives R, t and the
+    scale, the way the NOCS method estimates poses.
+    """
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.pos = MLP([3, dim, dim])
+        self.attend = AttentionBlock(dim, heads, cross=True)
+        self.mlp = MLP([2 * dim, dim, NUM_CATEGORIES * 3])
+
+    def forward(self, point_feats: Tensor, xyz: Tensor, kp_feats: Tensor, kp_xyz: Tensor,
+                category_index: Tensor) -> Tensor:
+        """Predict point NOCS.
+
+        Args:
+            point_feats: (B, N, D) per-point features.
+            xyz: (B, N, 3) points, normalised point frame.
+            kp_feats: (B, K, D) keypoint features.
+            kp_xyz: (B, K, 3) keypoints, normalised point frame.
+            category_index: (B,) long, 0-based.
+
+        Returns:
+            (B, N, 3) canonical coordinates in [-0.5, 0.5] (tanh-bounded).
+        """
+        b, n, _ = point_feats.shape
+        query = point_feats + self.pos(xyz)
+        context = self.attend(query, kp_feats + self.pos(kp_xyz))
+        out = self.mlp(torch.cat([point_feats, context], dim=-1))
+        out = _select_category(out.view(b, n, NUM_CATEGORIES, 3), category_index)
+        return 0.5 * torch.tanh(out)
 
 
 class ShapeHead(nn.Module):

@@ -29,8 +29,8 @@ from torch import Tensor
 import torch.nn.functional as F
 
 from cleanpose_core.batch import PoseTarget
-from cleanpose_core.geometry.symmetry import canonicalize_symmetric_rotation
 from cleanpose_core.model.distill import distillation_loss
+from cleanpose_core.model.nocs_pose import view_canonical_rotation
 
 if TYPE_CHECKING:  # pragma: no cover
     from cleanpose_core.model.network import ForwardOutput
@@ -60,6 +60,7 @@ class LossWeights:
     kp_surface: float = 0.5
     kp_diversity: float = 1.0
     recon: float = 1.0
+    point_nocs: float = 3.0
     residual: float = 0.01
     distill: float = 0.5
     diversity_margin: float = 0.2    # normalised units (fraction of the RMS radius)
@@ -130,9 +131,10 @@ def compute_losses(out: 'ForwardOutput', target: PoseTarget,
                    weights: LossWeights = LossWeights()) -> LossOutput:
     """Combine every loss term of one training batch.
 
-    Symmetric instances get their ground-truth rotation turned about Y toward the
-    prediction first, and the keypoint NOCS and model points targets follow that
-    turn, so all targets agree with each other.
+    Symmetric instances get their ground-truth rotation turned about Y into the
+    view-canonical frame first (the camera in the object's YZ plane, see
+    view_canonical_rotation), and the NOCS and model points targets follow that
+    turn, so all targets agree with each other and can be read off the view.
 
     Args:
         out: the network's forward output for the (augmented) batch.
@@ -142,7 +144,7 @@ def compute_losses(out: 'ForwardOutput', target: PoseTarget,
     """
     R_gt = target.R_cam_obj.to(out.R_cam_obj.dtype)
     sym = target.symmetric.bool()
-    R_gt = canonicalize_symmetric_rotation(R_gt, out.R_cam_obj.detach(), sym)
+    R_gt = view_canonical_rotation(R_gt, target.t_cam_obj.to(R_gt.dtype), sym)
     # delta maps the dataset's canonical frame to the turned one (identity if not symmetric).
     delta = R_gt.transpose(1, 2) @ target.R_cam_obj.to(R_gt.dtype)
     radius = out.radius
@@ -161,6 +163,11 @@ def compute_losses(out: 'ForwardOutput', target: PoseTarget,
     terms['kp_surface'] = nearest_distance(out.keypoints_norm, out.points_norm).mean()
     terms['kp_diversity'] = keypoint_diversity(out.keypoints_norm,
                                                weights.diversity_margin).mean()
+    if out.point_nocs is not None:
+        points_cam = out.points_norm * radius[:, None, None] + out.centroid[:, None]
+        nocs_gt = ((points_cam - target.t_cam_obj[:, None]) @ R_gt) / target.scales[:, None, None]
+        terms['point_nocs'] = F.smooth_l1_loss(out.point_nocs, nocs_gt.clamp(-0.5, 0.5),
+                                               beta=0.02, reduction='none').sum(-1).mean()
     model_points = target.model_points.to(R_gt.dtype) @ delta.transpose(1, 2)
     terms['recon'] = chamfer_distance(out.reconstruction_nocs, model_points).mean()
     if out.distill is not None:

@@ -38,9 +38,10 @@ from cleanpose_core.model.augment import augment_points, augment_target, sample_
 from cleanpose_core.model.distill import DistillOutput, ResidualDistiller
 from cleanpose_core.model.encoders import MLP, normalize_points, PointEncoder, RGBEncoder
 from cleanpose_core.model.front_door import FrontDoorEncoder
-from cleanpose_core.model.heads import NocsHead, PoseHead, ShapeHead
+from cleanpose_core.model.heads import NocsHead, PointNocsHead, PoseHead, ShapeHead
 from cleanpose_core.model.keypoints import GeometricAggregation, KeypointDetector
 from cleanpose_core.model.losses import compute_losses, LossOutput, LossWeights
+from cleanpose_core.model.nocs_pose import fit_nocs_pose
 
 __all__ = ['CleanPoseNet', 'PoseOutput', 'ForwardOutput', 'TrainingStep']
 
@@ -90,6 +91,7 @@ class ForwardOutput:
         R_cam_obj, t_cam_obj, scales, sizes: the pose, as in PoseOutput.
         pooled_keypoint: (B, D) mean keypoint feature before the front door
             (what the confounder dictionary stores).
+        point_nocs: (B, N, 3) predicted NOCS of every input point (model.dense_nocs).
         distill: student embedding in teacher space (training with distillation only).
     """
 
@@ -107,6 +109,7 @@ class ForwardOutput:
     scales: Tensor
     sizes: Tensor
     pooled_keypoint: Tensor
+    point_nocs: Optional[Tensor]
     distill: Optional[DistillOutput]
 
 
@@ -135,6 +138,7 @@ class CleanPoseNet(nn.Module):
         self.nocs_head = NocsHead(dim, cfg.nocs_bins)
         self.shape_head = ShapeHead(dim, cfg.recon_points)
         self.pose_head = PoseHead(dim)
+        self.point_nocs_head = PointNocsHead(dim, cfg.attn_heads) if cfg.dense_nocs else None
         self.distiller = ResidualDistiller(dim, cfg.teacher_dim) if cfg.distill else None
         self.loss_weights = LossWeights()
         # The teacher is held outside the module tree: it is frozen, never saved with
@@ -160,6 +164,8 @@ class CleanPoseNet(nn.Module):
         logits, kp_nocs = self.nocs_head(kp_feats, cat)
         recon = self.shape_head(kp_feats, kp_nocs, cat)
         pose = self.pose_head(kp_feats, kp.xyz, kp_nocs, cat)
+        point_nocs = (self.point_nocs_head(feats, xyz, kp_feats, kp.xyz, cat)
+                      if self.point_nocs_head is not None else None)
         distill = (self.distiller(pf.pooled)
                    if self.distiller is not None and self.training else None)
         return ForwardOutput(
@@ -169,7 +175,7 @@ class CleanPoseNet(nn.Module):
             reconstruction_nocs=recon, R_cam_obj=pose.R_cam_obj,
             t_cam_obj=centroid + radius[:, None] * pose.t_offset,
             scales=radius * pose.log_scale.exp(), sizes=pose.sizes,
-            pooled_keypoint=pooled_kp, distill=distill)
+            pooled_keypoint=pooled_kp, point_nocs=point_nocs, distill=distill)
 
     # ----------------------------------------------------------------- inference
     def predict(self, inp: PoseInput) -> PoseOutput:
@@ -193,7 +199,15 @@ class CleanPoseNet(nn.Module):
                 out = self.forward(inp)
         finally:
             self.train(was_training)
-        return PoseOutput(R_cam_obj=out.R_cam_obj, t_cam_obj=out.t_cam_obj, scales=out.scales,
+        R, t, scales = out.R_cam_obj, out.t_cam_obj, out.scales
+        if out.point_nocs is not None:
+            # The pose of the dense NOCS fit; the regressed pose where the fit degenerates.
+            fit = fit_nocs_pose(out.point_nocs, inp.points)
+            ok = fit.s > 0
+            R = torch.where(ok[:, None, None], fit.R, R)
+            t = torch.where(ok[:, None], fit.t, t)
+            scales = torch.where(ok, fit.s, scales)
+        return PoseOutput(R_cam_obj=R, t_cam_obj=t, scales=scales,
                           sizes=out.sizes, keypoints_cam=out.keypoints_cam,
                           keypoint_nocs=out.keypoint_nocs,
                           reconstruction_nocs=out.reconstruction_nocs)
