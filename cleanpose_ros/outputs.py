@@ -29,6 +29,7 @@ from typing import Any, Optional
 import numpy as np
 
 from cleanpose_core.categories import category_name
+from cleanpose_core.draw import CATEGORY_COLORS as IMAGE_COLORS, draw_pose
 from cleanpose_core.geometry.boxes import BOX_CORNER_SIGNS, BOX_EDGES
 from cleanpose_core.pipeline.results import Frame, FrameResult
 from cleanpose_ros.conversions import ns_to_time, rgb_to_image
@@ -50,9 +51,9 @@ OUTPUT_TOPICS = {
     'diagnostics': ('/diagnostics', 'DiagnosticArray'),
 }
 MARKER_NAMESPACES = ('boxes', 'axes', 'labels')
-# RGB in [0, 1] per category id 1..6 (bottle, bowl, camera, can, laptop, mug).
-CATEGORY_COLORS = ((0.12, 0.47, 0.71), (1.0, 0.5, 0.05), (0.17, 0.63, 0.17),
-                   (0.84, 0.15, 0.16), (0.58, 0.4, 0.74), (0.55, 0.34, 0.29))
+# RGB in [0, 1] per category id 1..6 (bottle, bowl, camera, can, laptop, mug): the
+# colours of the annotated images, so RViz markers and debug image agree.
+CATEGORY_COLORS = tuple(tuple(round(c / 255.0, 3) for c in rgb) for rgb in IMAGE_COLORS)
 _SIGNS = np.asarray(BOX_CORNER_SIGNS, dtype=np.float64)
 _EDGE_INDEX = np.asarray(BOX_EDGES, dtype=np.int64).reshape(-1)
 _LINE_WIDTH = 0.004   # metres
@@ -275,24 +276,14 @@ def annotate_image(frame: Frame, result: FrameResult, objects: Optional[_Objects
 
     objects = objects or _objects(result, '')
     image = np.ascontiguousarray(frame.color, dtype=np.uint8).copy()
-    K = np.asarray(frame.K, dtype=np.float64)
     R = np.asarray(result.R_cam_obj, dtype=np.float64)
     for i in range(len(result)):
-        rgb = tuple(int(255 * c) for c in CATEGORY_COLORS[int(result.category_ids[i]) - 1])
-        pts_obj = _SIGNS * objects.extents[i] / 2
-        pts_cam = pts_obj @ R[i].T + objects.t_cam_obj[i]
-        if np.all(pts_cam[:, 2] > 1e-3):
-            uv = pts_cam @ K.T
-            uv = uv[:, :2] / uv[:, 2:]
-            if np.all(np.abs(uv) < 1e5):
-                for a, b in BOX_EDGES:
-                    cv2.line(image, tuple(int(v) for v in np.rint(uv[a])),
-                             tuple(int(v) for v in np.rint(uv[b])), rgb, 2, cv2.LINE_AA)
+        rgb = IMAGE_COLORS[int(result.category_ids[i]) - 1]
+        label = f'{objects.categories[i]} #{int(objects.ids[i])} {float(result.scores[i]):.2f}'
+        draw_pose(image, frame.K, R[i], objects.t_cam_obj[i], 1.0, objects.extents[i], rgb,
+                  label)
         x1, y1, x2, y2 = (int(v) for v in np.rint(np.nan_to_num(result.boxes_xyxy[i])))
         cv2.rectangle(image, (x1, y1), (x2, y2), rgb, 1)
-        label = f'{objects.categories[i]} #{int(objects.ids[i])} {float(result.scores[i]):.2f}'
-        cv2.putText(image, label, (x1, max(y1 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, rgb, 1,
-                    cv2.LINE_AA)
     return image
 
 

@@ -38,9 +38,10 @@ import numpy as np
 
 from cleanpose_core.categories import CATEGORIES
 from cleanpose_core.config import DEFAULT_SEGMENTER, load_config, PipelineConfig
+from cleanpose_core.draw import draw_pose
 from cleanpose_core.errors import ConfigError
 from cleanpose_core.fileio import atomic_write_bytes, atomic_write_json
-from cleanpose_core.pipeline.draw import draw_pose, draw_result
+from cleanpose_core.pipeline.draw import draw_result
 from cleanpose_core.pipeline.eval_segmenter import result_to_prediction
 from cleanpose_core.pipeline.pipeline import PosePipeline, STAGES
 from cleanpose_core.pipeline.results import Frame

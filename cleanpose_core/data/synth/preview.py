@@ -24,49 +24,28 @@ import numpy as np
 
 from cleanpose_core.categories import category_name
 from cleanpose_core.data.nocs import FrameRecord, list_frames, read_frame
+from cleanpose_core.draw import CATEGORY_COLORS, draw_pose
 from cleanpose_core.errors import DataError
 from cleanpose_core.fileio import atomic_write_bytes
-from cleanpose_core.geometry.boxes import BOX_CORNER_SIGNS, BOX_EDGES
 
 log = logging.getLogger(__name__)
 
 __all__ = ['draw_ground_truth', 'write_preview']
-
-_SIGNS = np.array(BOX_CORNER_SIGNS, np.float64)
-_COLOURS = [(60, 180, 255), (255, 160, 60), (120, 255, 120), (255, 80, 200), (80, 220, 255),
-            (200, 200, 60)]
-
-
-def _project(pts_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
-    z = np.maximum(pts_cam[:, 2:3], 1e-6)
-    return (pts_cam[:, :2] / z) * np.diag(K)[:2] + K[:2, 2]
 
 
 def draw_ground_truth(record: FrameRecord) -> np.ndarray:
     """Draw each labelled instance's 3D box, axes and category on the colour image.
 
     Returns:
-        (H, W, 3) uint8 BGR image.
+        (H, W, 3) uint8 BGR image (ready for cv2.imencode).
     """
-    img = np.ascontiguousarray(record.color[:, :, ::-1])
+    img = np.ascontiguousarray(record.color, dtype=np.uint8).copy()
     for i in range(len(record.class_ids)):
-        R, t = record.rotations[i], record.translations[i]
-        extent = record.scales[i] * record.sizes[i]
-        corners = (0.5 * _SIGNS * extent) @ R.T + t
-        if np.any(corners[:, 2] <= 0.01):
-            continue
-        uv = np.round(_project(corners, record.K)).astype(np.int32)
-        colour = _COLOURS[(int(record.class_ids[i]) - 1) % len(_COLOURS)]
-        for a, b in BOX_EDGES:
-            cv2.line(img, tuple(map(int, uv[a])), tuple(map(int, uv[b])), colour, 1, cv2.LINE_AA)
-        axes = np.vstack([t, t + R.T[0] * 0.5 * extent[0], t + R.T[1] * 0.5 * extent[1],
-                          t + R.T[2] * 0.5 * extent[2]])
-        auv = np.round(_project(axes, record.K)).astype(np.int32)
-        for k, c in enumerate([(0, 0, 255), (0, 255, 0), (255, 0, 0)]):
-            cv2.line(img, tuple(map(int, auv[0])), tuple(map(int, auv[k + 1])), c, 2, cv2.LINE_AA)
-        cv2.putText(img, category_name(int(record.class_ids[i])), tuple(map(int, uv.min(0))),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
-    return img
+        cid = int(record.class_ids[i])
+        draw_pose(img, record.K, record.rotations[i], record.translations[i], record.scales[i],
+                  record.sizes[i], CATEGORY_COLORS[(cid - 1) % len(CATEGORY_COLORS)],
+                  category_name(cid), thickness=1)
+    return np.ascontiguousarray(img[:, :, ::-1])
 
 
 def write_preview(split_dir: str | Path, out_path: str | Path, max_frames: int = 12,
