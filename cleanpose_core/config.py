@@ -182,6 +182,21 @@ def resolve_device(name: str, key: str, local_rank: Optional[int] = None) -> tor
     return torch.device(name)
 
 
+# Inclusive ranges of the numeric pipeline keys: PipelineConfig enforces them and the
+# ROS node declares them in its parameter descriptors (cleanpose_ros.params).
+PIPELINE_RANGES = {
+    'min_score': (0.0, 1.0),
+    'segmenter_conf': (0.0, 1.0),
+    'segmenter_imgsz': (32, 4096),
+    'min_points': (1, 100000),
+    'max_instances': (1, 256),
+    'smoothing': (0.0, 0.99),
+    'track_max_distance': (0.001, 10.0),
+    'track_max_missed': (0, 1000),
+    'seed': (0, 2**31 - 1),
+}
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Inference pipeline: from an RGB-D frame to tracked poses."""
@@ -203,22 +218,11 @@ class PipelineConfig:
     seed: int = 0                   # (int) seed of the per-instance point sampling
 
     def __post_init__(self) -> None:
-        _check_range('pipeline.min_score', self.min_score, 0.0, 1.0)
-        _check_range('pipeline.segmenter_conf', self.segmenter_conf, 0.0, 1.0)
-        _check_range('pipeline.smoothing', self.smoothing, 0.0, 0.99)
+        for key, (low, high) in PIPELINE_RANGES.items():
+            _check_range(f'pipeline.{key}', getattr(self, key), low, high)
         _check_device('pipeline.device', self.device)
-        if self.min_points < 1:
-            raise ConfigError(f'pipeline.min_points must be >= 1; got {self.min_points}')
-        if self.max_instances < 1:
-            raise ConfigError(f'pipeline.max_instances must be >= 1; got {self.max_instances}')
-        if self.track_max_distance <= 0:
-            raise ConfigError('pipeline.track_max_distance must be > 0 metres; got '
-                              f'{self.track_max_distance}')
-        if self.track_max_missed < 0:
-            raise ConfigError('pipeline.track_max_missed must be >= 0; got '
-                              f'{self.track_max_missed}')
-        if self.segmenter_imgsz < 32 or self.segmenter_imgsz % 32:
-            raise ConfigError('pipeline.segmenter_imgsz must be a multiple of 32 and >= 32; '
+        if self.segmenter_imgsz % 32:
+            raise ConfigError('pipeline.segmenter_imgsz must be a multiple of 32; '
                               f'got {self.segmenter_imgsz}')
         unknown = [c for c in self.categories if c not in CATEGORIES]
         if unknown:

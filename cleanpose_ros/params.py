@@ -39,7 +39,7 @@ from typing import Any, Iterable, Optional
 import yaml
 
 from cleanpose_core.categories import CATEGORIES
-from cleanpose_core.config import PipelineConfig
+from cleanpose_core.config import PIPELINE_RANGES, PipelineConfig
 from cleanpose_core.errors import ConfigError
 
 __all__ = ['NODE_NAME', 'ParamSpec', 'PARAMS', 'PIPELINE_KEYS', 'NODE_KEYS', 'NodeOptions',
@@ -109,12 +109,15 @@ def _config_comments() -> dict:
 
 
 def _pipeline(name: str, kind: str, **kwargs: Any) -> ParamSpec:
+    """Spec of a PipelineConfig field: its default, its comment and its range."""
     default = {f.name: f for f in dataclasses.fields(PipelineConfig)}[name]
     value = default.default if default.default is not dataclasses.MISSING \
         else default.default_factory()
     if kind == 'string_array':
         value = list(value) if not isinstance(value, dict) else class_map_to_list(value)
     description = kwargs.pop('description', None) or _config_comments().get(name, name)
+    if name in PIPELINE_RANGES:
+        kwargs['low'], kwargs['high'] = PIPELINE_RANGES[name]
     return ParamSpec(name, kind, value, description, section='pipeline', **kwargs)
 
 
@@ -149,19 +152,19 @@ PARAMS = (
               "weights; '' = the shipped default (COCO weights need class_map)"),
     _pipeline('device', 'string', choices=_DEVICES, description='inference device of the '
               "segmenter and the pose network ('auto' = CUDA when available)"),
-    _pipeline('min_score', 'double', low=0.0, high=1.0, read_only=False, runtime=True),
-    _pipeline('segmenter_conf', 'double', low=0.0, high=1.0, read_only=False, runtime=True),
-    _pipeline('segmenter_imgsz', 'int', low=32, high=4096, step=32),
+    _pipeline('min_score', 'double', read_only=False, runtime=True),
+    _pipeline('segmenter_conf', 'double', read_only=False, runtime=True),
+    _pipeline('segmenter_imgsz', 'int', step=32),
     _pipeline('class_map', 'string_array', description='segmenter class -> category as '
               "'class:category' items, e.g. ['cup:mug', 'wine glass:bottle']"),
     _pipeline('categories', 'string_array', choices=CATEGORIES),
-    _pipeline('min_points', 'int', low=1, high=100000, read_only=False, runtime=True),
-    _pipeline('max_instances', 'int', low=1, high=256),
+    _pipeline('min_points', 'int', read_only=False, runtime=True),
+    _pipeline('max_instances', 'int'),
     _pipeline('track', 'bool'),
-    _pipeline('smoothing', 'double', low=0.0, high=0.99),
-    _pipeline('track_max_distance', 'double', low=0.001, high=10.0),
-    _pipeline('track_max_missed', 'int', low=0, high=1000),
-    _pipeline('seed', 'int', low=0, high=2**31 - 1),
+    _pipeline('smoothing', 'double'),
+    _pipeline('track_max_distance', 'double'),
+    _pipeline('track_max_missed', 'int'),
+    _pipeline('seed', 'int'),
     ParamSpec('color_topic', 'string', '/camera/camera/color/image_raw',
               'colour image (rgb8, bgr8, rgba8, bgra8 or mono8)'),
     ParamSpec('depth_topic', 'string', '/camera/camera/aligned_depth_to_color/image_raw',
@@ -188,8 +191,8 @@ _KIND_OF_TYPE = {bool: 'bool', int: 'int', float: 'double', str: 'string',
 def _unlisted_pipeline_specs(listed: tuple) -> tuple:
     """Specs of PipelineConfig fields the table lacks (added to the config later).
 
-    Typed from the field, described by its source comment, read-only, no range: the
-    config's own validation still applies.
+    Typed from the field, described by its source comment, ranged by PIPELINE_RANGES,
+    read-only; the config's own validation still applies.
     """
     names = {s.name for s in listed}
     hints = typing.get_type_hints(PipelineConfig)

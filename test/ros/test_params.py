@@ -22,7 +22,7 @@ import re
 
 import pytest
 
-from cleanpose_core.config import PipelineConfig
+from cleanpose_core.config import PIPELINE_RANGES, PipelineConfig
 from cleanpose_core.errors import ConfigError
 from cleanpose_ros.params import (class_map_from_list, load_params_file, NODE_KEYS, NodeParams,
                                   PARAMS, params_from_values, params_to_values,
@@ -167,4 +167,16 @@ def test_fields_missing_from_the_table_get_typed_specs():
     assert set(specs) == set(PIPELINE_KEYS[2:])
     assert (specs['min_score'].kind, specs['track'].kind, specs['class_map'].kind,
             specs['max_instances'].kind) == ('double', 'bool', 'string_array', 'int')
-    assert specs['min_score'].read_only and specs['min_score'].low is None
+    assert specs['min_score'].read_only
+    assert (specs['min_score'].low, specs['min_score'].high) == PIPELINE_RANGES['min_score']
+
+
+@pytest.mark.parametrize('key', sorted(PIPELINE_RANGES))
+def test_declared_ranges_are_the_configs_ranges(key):
+    spec = {s.name: s for s in PARAMS}[key]
+    low, high = PIPELINE_RANGES[key]
+    assert (spec.low, spec.high) == (low, high)
+    for bad in (low - (1 if isinstance(low, int) else 1e-3),
+                high + (32 if key == 'segmenter_imgsz' else 1 if isinstance(high, int) else 1e-3)):
+        with pytest.raises(ConfigError, match=key):
+            PipelineConfig(**{key: bad})
