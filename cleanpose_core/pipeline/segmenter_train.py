@@ -91,8 +91,11 @@ def validate_segmenter(weights: Path, data_yaml: Path, imgsz: int, device: str,
 def train_segmenter(data: Path, out: Path, epochs: int, imgsz: int, model_name: str,
                     device: str, batch: int, seed: int = 0, train_split: str = 'train',
                     val_split: str = 'test', resume: bool = False,
-                    yolo_args: dict | None = None) -> dict:
+                    yolo_args: dict | None = None, init: Path | None = None) -> dict:
     """Export, train, convert and validate; return the summary (also OUT/summary.json).
+
+    ``init`` fine-tunes one of our .safetensors segmenters (rebuilt from its own model
+    definition, nothing unpickled) instead of starting from ``model_name``.
 
     Raises:
         ConfigError: bad arguments. DataError: broken dataset. WeightsError: no weights.
@@ -115,6 +118,12 @@ def train_segmenter(data: Path, out: Path, epochs: int, imgsz: int, model_name: 
         model = YOLO(str(last))
         trained_metrics = model.train(resume=True, device=to_ultralytics_device(device),
                                       workers=0)
+    elif init is not None:
+        model = load_segmenter_model(init)
+        # An object load makes ultralytics seed training from this very network.
+        model.load(model.model)
+        model_name = str(init)
+        log.info('fine-tuning %s', init)
     else:
         if model_name.endswith('.pt'):
             log.warning('starting from ultralytics checkpoint %s: .pt files are pickles and can '
@@ -123,10 +132,12 @@ def train_segmenter(data: Path, out: Path, epochs: int, imgsz: int, model_name: 
             raise ConfigError(f'--model must be an ultralytics model yaml (e.g. '
                               f'yolo11n-seg.yaml) or .pt file; got {model_name!r}')
         model = YOLO(model_name, task='segment')
+    if not resume:
         args = dict(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch,
                     device=to_ultralytics_device(device), workers=0, seed=seed,
                     project=str(out.resolve()), name='ultralytics', exist_ok=True,
-                    plots=False, verbose=False, pretrained=model_name.endswith('.pt'))
+                    plots=False, verbose=False,
+                    pretrained=init is not None or model_name.endswith('.pt'))
         if cpu:
             args['amp'] = False
         args.update(yolo_args or {})
@@ -171,6 +182,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--train-split', default='train', help='split trained on')
     parser.add_argument('--test-split', default='test', help='split validated on')
     parser.add_argument('--seed', type=int, default=0, help='training seed')
+    parser.add_argument('--init', default=None,
+                        help="our segmenter .safetensors to fine-tune ('shipped' = the "
+                             'shipped default) instead of --model')
     parser.add_argument('--resume', action='store_true',
                         help='continue OUT/ultralytics/weights/last.pt')
     parser.add_argument('--ship', action='store_true',
@@ -187,9 +201,15 @@ def run(args: argparse.Namespace) -> int:
     if not (args.device in ('cpu', 'cuda') or args.device.startswith('cuda:')):
         raise ConfigError(f"--device must be 'cpu', 'cuda' or 'cuda:N'; got {args.device!r}")
     out = Path(args.out)
+    init = None
+    if args.init:
+        init = DEFAULT_SEGMENTER if args.init == 'shipped' else Path(args.init)
+        if args.resume:
+            raise ConfigError('--init and --resume exclude each other')
     summary = train_segmenter(Path(args.data), out, args.epochs, args.imgsz, args.model,
                               args.device, args.batch, args.seed, args.train_split,
-                              args.test_split, args.resume, _parse_yolo_overrides(args.overrides))
+                              args.test_split, args.resume, _parse_yolo_overrides(args.overrides),
+                              init)
     shipped = ''
     if args.ship:
         with atomic_path(DEFAULT_SEGMENTER) as tmp:

@@ -21,6 +21,7 @@ import json
 from pipeline_helpers import write_box_split
 import pytest
 from safetensors.torch import load_file
+import torch
 
 from cleanpose_core.categories import CATEGORIES
 from cleanpose_core.cli import main
@@ -51,13 +52,27 @@ def test_train_segmenter_smoke(tmp_path, capsys):
     assert seg.class_to_category == {i: i + 1 for i in range(6)}
     assert str(weights) in capsys.readouterr().out
 
+    # Fine-tuning starts from that file: with a zero learning rate its convolutions
+    # come out unchanged (batch-norm statistics still move), unlike a fresh start.
+    tuned = tmp_path / 'tuned'
+    code = main(['train-segmenter', '--data', str(data), '--epochs', '1', '--imgsz', '64',
+                 '--batch', '2', '--out', str(tuned), '--init', str(weights), 'yolo.mosaic=0.0',
+                 'yolo.lr0=0.0', 'yolo.warmup_epochs=0.0', 'yolo.optimizer=SGD'])
+    assert code == 0
+    before, after = load_file(str(weights)), load_file(str(tuned / 'segmenter.safetensors'))
+    conv = [k for k in before if k.endswith('conv.weight')]
+    assert len(conv) > 50
+    assert all(torch.equal(before[k], after[k]) for k in conv)
+    assert json.loads((tuned / 'summary.json').read_text())['model'] == str(weights)
+
 
 @pytest.mark.parametrize('argv,match', [
     (['--imgsz', '100'], 'multiple of 32'),
     (['--epochs', '0'], '--epochs and --batch'),
     (['--device', 'tpu'], '--device must be'),
     (['mosaic=0'], 'yolo.KEY=VALUE'),
-], ids=['imgsz', 'epochs', 'device', 'override'])
+    (['--init', 'shipped', '--resume'], 'exclude each other'),
+], ids=['imgsz', 'epochs', 'device', 'override', 'init-resume'])
 def test_train_segmenter_rejects_bad_arguments(tmp_path, argv, match, caplog):
     write_box_split(tmp_path / 'data', 'train', frames=1)
     code = main(['train-segmenter', '--data', str(tmp_path / 'data'), '--out',
