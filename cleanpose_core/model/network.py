@@ -199,15 +199,14 @@ class CleanPoseNet(nn.Module):
                 out = self.forward(inp)
         finally:
             self.train(was_training)
-        R, t, scales = out.R_cam_obj, out.t_cam_obj, out.scales
+        R = out.R_cam_obj
         if out.point_nocs is not None:
-            # The pose of the dense NOCS fit; the regressed pose where the fit degenerates.
+            # Rotation of the dense NOCS fit (the regressed one where the fit degenerates);
+            # centre, scale and extents stay regressed: measured more precise than the
+            # fit's, whose scale the shrinkage of regressed NOCS toward 0 biases upward.
             fit = fit_nocs_pose(out.point_nocs, inp.points)
-            ok = fit.s > 0
-            R = torch.where(ok[:, None, None], fit.R, R)
-            t = torch.where(ok[:, None], fit.t, t)
-            scales = torch.where(ok, fit.s, scales)
-        return PoseOutput(R_cam_obj=R, t_cam_obj=t, scales=scales,
+            R = torch.where((fit.s > 0)[:, None, None], fit.R, R)
+        return PoseOutput(R_cam_obj=R, t_cam_obj=out.t_cam_obj, scales=out.scales,
                           sizes=out.sizes, keypoints_cam=out.keypoints_cam,
                           keypoint_nocs=out.keypoint_nocs,
                           reconstruction_nocs=out.reconstruction_nocs)

@@ -19,7 +19,7 @@ canonical coordinate n_i; a similarity fit p_i ≈ s R n_i + t then gives the
 rotation, the box centre t (the NOCS origin) and the scale s (the box diagonal,
 because NOCS coordinates have unit diagonal). This is the NOCS method's pose
 estimator (Wang et al., CVPR 2019), batched and with a trimmed refit instead of
-RANSAC: a first fit on all points, a second on the points whose residual is at
+RANSAC: a first fit on all points, then refits on the points whose residual is at
 most `trim` times the median residual.
 """
 

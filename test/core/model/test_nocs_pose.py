@@ -81,7 +81,7 @@ def test_view_canonical_puts_camera_in_yz_plane_and_keeps_the_shape():
     assert_close(view_canonical_rotation(R @ turn, t, sym)[sym], R2[sym])
 
 
-def test_predict_uses_the_dense_nocs_fit():
+def test_predict_takes_the_rotation_of_the_dense_nocs_fit():
     torch.manual_seed(0)
     net = CleanPoseNet(tiny_config(distill=False))
     inp, _ = make_batch(3)
@@ -90,8 +90,11 @@ def test_predict_uses_the_dense_nocs_fit():
     with torch.no_grad():
         fwd = net.forward(inp)
     fit = fit_nocs_pose(fwd.point_nocs, inp.points)
-    assert_close(out.scales, torch.where(fit.s > 0, fit.s, fwd.scales))
-    assert_close(out.t_cam_obj, torch.where((fit.s > 0)[:, None], fit.t, fwd.t_cam_obj))
+    assert bool((fit.s > 0).all())
+    assert_close(out.R_cam_obj, fit.R)
+    assert_close(out.scales, fwd.scales)
+    assert_close(out.t_cam_obj, fwd.t_cam_obj)
+    assert_close(out.sizes, fwd.sizes)
 
 
 def test_dense_nocs_switch_off_uses_the_regressed_pose():
