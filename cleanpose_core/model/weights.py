@@ -182,6 +182,8 @@ def load_weights(path: str | Path, device: str | torch.device = 'cpu'):
         values = json.loads(meta['model_config'])
         if not isinstance(values, dict):
             raise ValueError('model_config is not a JSON object')
+        # Files written before the dense NOCS head existed have none.
+        values.setdefault('dense_nocs', False)
         cfg = section_from_dict(ModelConfig, values, 'model.')
     except (KeyError, ValueError, CleanPoseError) as err:
         raise WeightsError(f'{path}: embedded model config is missing or incompatible ({err}); '

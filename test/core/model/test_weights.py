@@ -116,6 +116,19 @@ def test_config_from_newer_version(trained):
         load_weights(path)
 
 
+def test_file_from_before_the_dense_nocs_head_loads_without_it(trained):
+    net, path, inp = trained
+    tensors, _ = _read(path)
+    cfg = json.loads(_read(path)[1]['model_config'])
+    del cfg['dense_nocs']
+    old = {k: v for k, v in tensors.items() if not k.startswith('point_nocs_head.')}
+    assert len(old) < len(tensors)
+    _rewrite(path, old, model_config=json.dumps(cfg))
+    loaded = load_weights(path)
+    assert not loaded.cfg.dense_nocs and loaded.point_nocs_head is None
+    assert torch.equal(loaded.predict(inp).t_cam_obj, net.predict(inp).t_cam_obj)
+
+
 def test_missing_and_unexpected_keys(trained):
     _, path, _ = trained
     tensors, _ = _read(path)
