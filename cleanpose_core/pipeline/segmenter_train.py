@@ -16,7 +16,8 @@
 
 Exports the train and test splits as an ultralytics segmentation dataset
 (OUT/dataset), trains with ultralytics' own trainer (OUT/ultralytics: its weights,
-results.csv and args.yaml), converts best.pt into the package's safetensors format
+results.csv and args.yaml), converts last.pt (not best.pt, which is picked on the
+test split) into the package's safetensors format
 (OUT/segmenter.safetensors: state dict + model definition and class names in the
 metadata, loadable without unpickling), scores that file with ultralytics' validator
 on the test split and writes OUT/summary.json (mask and box mAP50, mAP50-95).
@@ -144,18 +145,18 @@ def train_segmenter(data: Path, out: Path, epochs: int, imgsz: int, model_name: 
         log.info('training %s for %d epochs at %d px on %s (ultralytics output in %s)',
                  model_name, epochs, imgsz, device, run_dir)
         trained_metrics = model.train(**args)
-    best = run_dir / 'weights' / 'best.pt'
-    if not best.is_file():
-        best = last
-    if not best.is_file():
+    # The last weights, not ultralytics' best.pt: best.pt is picked on the validation
+    # split, which is the test split here, and would flatter the reported score.
+    final = last
+    if not final.is_file():
         raise WeightsError(f'ultralytics wrote no weights under {run_dir / "weights"}')
-    trained = YOLO(str(best))  # our own, just written: trusted
+    trained = YOLO(str(final))  # our own, just written: trusted
     weights = out / 'segmenter.safetensors'
     save_segmenter(weights, trained, {'imgsz': imgsz, 'epochs': epochs, 'data': str(data),
-                                      'source_checkpoint': str(best)})
+                                      'source_checkpoint': str(final)})
     scores = validate_segmenter(weights, data_yaml, imgsz, device)
-    # ultralytics' own final validation of best.pt: equal to ours unless the conversion
-    # to safetensors lost something.
+    # ultralytics' own final validation of its best.pt: equal to ours when best.pt is the
+    # last epoch (always so for one epoch), unless the conversion lost something.
     seg = getattr(trained_metrics, 'seg', None)
     trainer_map50 = round(float(seg.map50), 4) if seg is not None else None
     summary = {'weights': str(weights), 'data': str(data), 'model': model_name,
@@ -164,7 +165,7 @@ def train_segmenter(data: Path, out: Path, epochs: int, imgsz: int, model_name: 
                'trainer_best_pt_mask_map50': trainer_map50,
                'ultralytics_run': str(run_dir), 'seconds': round(time.time() - start, 1)}
     save_segmenter(weights, trained, {'imgsz': imgsz, 'epochs': epochs, 'data': str(data),
-                                      'source_checkpoint': str(best), **scores})
+                                      'source_checkpoint': str(final), **scores})
     atomic_write_json(out / 'summary.json', summary)
     return summary
 
