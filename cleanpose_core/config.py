@@ -188,6 +188,7 @@ PIPELINE_RANGES = {
     'min_score': (0.0, 1.0),
     'segmenter_conf': (0.0, 1.0),
     'segmenter_imgsz': (32, 4096),
+    'mask_erode': (0, 50),
     'min_points': (1, 100000),
     'max_instances': (1, 256),
     'smoothing': (0.0, 0.99),
@@ -207,6 +208,7 @@ class PipelineConfig:
     min_score: float = 0.3          # (float) drop poses scoring below this, [0, 1]
     segmenter_conf: float = 0.25    # (float) segmenter confidence threshold, [0, 1]
     segmenter_imgsz: int = 320      # (int) segmenter input size, pixels
+    mask_erode: int = 4             # (int) pixels taken off segmenter mask edges
     class_map: dict = field(default_factory=dict)  # (dict) segmenter class name -> category
     categories: tuple = CATEGORIES  # (list) categories to report
     min_points: int = 32            # (int) fewer valid masked depth points: skip instance

@@ -155,6 +155,8 @@ PARAMS = (
     _pipeline('min_score', 'double', read_only=False, runtime=True),
     _pipeline('segmenter_conf', 'double', read_only=False, runtime=True),
     _pipeline('segmenter_imgsz', 'int', step=32),
+    _pipeline('mask_erode', 'int', description='pixels taken off the edge of each segmenter '
+              'mask before lifting it to points (edges bleed onto the background)'),
     _pipeline('class_map', 'string_array', description='segmenter class -> category as '
               "'class:category' items, e.g. ['cup:mug', 'wine glass:bottle']"),
     _pipeline('categories', 'string_array', choices=CATEGORIES),

@@ -138,7 +138,7 @@ class PosePipeline:
             segmenter = YoloSegmenter.from_weights(
                 seg_path, class_map=cfg.class_map, conf=cfg.segmenter_conf,
                 imgsz=cfg.segmenter_imgsz, device=str(device),
-                max_det=max(50, 2 * cfg.max_instances))
+                max_det=max(50, 2 * cfg.max_instances), erode=cfg.mask_erode)
         log.info('pipeline: pose weights %s on %s, %s', weights, device,
                  'ground-truth masks' if gt_masks else f'segmenter {seg_path}')
         return cls(net, cfg, segmenter, device)

@@ -268,6 +268,16 @@ def _yolo_from_safetensors(path: Path) -> Any:
     return model
 
 
+def erode_masks(masks: np.ndarray, pixels: int) -> np.ndarray:
+    """Take `pixels` off the boundary of each (M, H, W) bool mask (square kernel)."""
+    if pixels <= 0 or len(masks) == 0:
+        return masks
+    import cv2
+
+    kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)
+    return np.stack([cv2.erode(m.view(np.uint8), kernel) > 0 for m in masks])
+
+
 class YoloSegmenter:
     """Segment images with an ultralytics YOLO segmentation model.
 
@@ -282,14 +292,21 @@ class YoloSegmenter:
         imgsz: inference size, pixels (multiple of 32).
         device: 'cpu', 'cuda' or 'cuda:N'.
         max_det: most detections kept by the model's NMS (mapped or not).
+        erode: pixels taken off each mask's boundary (0 = none). The masks come at the
+            network's input size and are scaled up, so their edges bleed onto the
+            background; depth points from there would pull the pose off.
 
     Raises:
         WeightsError: if none of the model's classes maps onto a category.
     """
 
     def __init__(self, model: Any, class_map: Optional[dict] = None, conf: float = 0.25,
-                 imgsz: int = 320, device: str = 'cpu', max_det: int = 50) -> None:
+                 imgsz: int = 320, device: str = 'cpu', max_det: int = 50,
+                 erode: int = 0) -> None:
+        if erode < 0:
+            raise ValueError(f'erode must be >= 0 pixels; got {erode}')
         self.model = model
+        self.erode = int(erode)
         self.max_det = int(max_det)
         self.conf = float(conf)
         self.imgsz = int(imgsz)
@@ -312,9 +329,10 @@ class YoloSegmenter:
     @classmethod
     def from_weights(cls, path: str | Path, class_map: Optional[dict] = None,
                      conf: float = 0.25, imgsz: int = 320,
-                     device: str = 'cpu', max_det: int = 50) -> 'YoloSegmenter':
+                     device: str = 'cpu', max_det: int = 50,
+                     erode: int = 0) -> 'YoloSegmenter':
         """Load weights (see load_segmenter_model) and wrap them."""
-        return cls(load_segmenter_model(path), class_map, conf, imgsz, device, max_det)
+        return cls(load_segmenter_model(path), class_map, conf, imgsz, device, max_det, erode)
 
     def __call__(self, color: np.ndarray) -> Segmentation:
         """Segment one image.
@@ -350,7 +368,7 @@ class YoloSegmenter:
 
         h, w = color.shape[:2]
         masks = ops.scale_masks(result.masks.data[kept][None], (h, w))[0] > 0.5
-        masks = masks.cpu().numpy()
+        masks = erode_masks(masks.cpu().numpy(), self.erode)
         detections = tuple(
             Detection2D(masks[k], self.class_to_category[int(classes[i])], float(scores[i]),
                         boxes[i]) for k, i in enumerate(kept))

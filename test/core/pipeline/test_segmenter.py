@@ -28,8 +28,8 @@ from cleanpose_core.categories import CATEGORIES
 from cleanpose_core.data.nocs import FrameRecord
 from cleanpose_core.errors import WeightsError
 from cleanpose_core.pipeline.segmenter import (
-    GtMaskSegmenter, load_segmenter_model, read_segmenter_metadata, save_segmenter,
-    YoloSegmenter)
+    erode_masks, GtMaskSegmenter, load_segmenter_model, read_segmenter_metadata,
+    save_segmenter, YoloSegmenter)
 
 
 @pytest.fixture(scope='module')
@@ -170,3 +170,15 @@ def test_gt_mask_segmenter():
     first = out.detections[0]
     assert first.mask.sum() == 150 and first.score == 1.0
     np.testing.assert_array_equal(first.box_xyxy, [5, 5, 20, 15])
+
+
+def test_erode_masks_takes_pixels_off_the_edges():
+    masks = np.zeros((2, 20, 20), bool)
+    masks[0, 5:15, 5:15] = True
+    masks[1, 2:5, 16:19] = True                    # thinner than the erosion: vanishes
+    out = erode_masks(masks, 2)
+    assert out.dtype == np.bool_ and out.shape == masks.shape
+    assert out[0].sum() == 36 and out[0, 7:13, 7:13].all()
+    assert not out[1].any()
+    assert erode_masks(masks, 0) is masks
+    assert erode_masks(np.zeros((0, 20, 20), bool), 3).shape == (0, 20, 20)
