@@ -349,10 +349,18 @@ class YoloSegmenter:
         bgr = np.ascontiguousarray(color[..., ::-1])  # ultralytics reads numpy as BGR
         # Masks come at the network's input size; only the kept ones are scaled up to
         # the image (cheaper than retina_masks when a model has many unmapped classes).
-        result = self.model.predict(bgr, imgsz=self.imgsz, conf=self.conf,
-                                    device=to_ultralytics_device(self.device),
-                                    max_det=self.max_det, retina_masks=False,
-                                    verbose=False)[0]
+        import torch
+
+        # ultralytics' CPU predictor sets torch to one thread and leaves it there, which
+        # would slow every later torch call of the process (the pose network) down.
+        threads = torch.get_num_threads()
+        try:
+            result = self.model.predict(bgr, imgsz=self.imgsz, conf=self.conf,
+                                        device=to_ultralytics_device(self.device),
+                                        max_det=self.max_det, retina_masks=False,
+                                        verbose=False)[0]
+        finally:
+            torch.set_num_threads(threads)
         if result.masks is None or result.boxes is None or len(result.boxes) == 0:
             return Segmentation()
         classes = result.boxes.cls.cpu().numpy().astype(np.int64)

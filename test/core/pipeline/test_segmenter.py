@@ -79,6 +79,19 @@ def test_masks_come_at_frame_size(tiny_segmenter_path, shape):
         assert 0 <= det.box_xyxy[1] <= det.box_xyxy[3] <= shape[0] + 1e-3
 
 
+def test_segmenting_leaves_torch_threads_alone(tiny_segmenter_path):
+    import torch
+
+    seg = YoloSegmenter.from_weights(tiny_segmenter_path, conf=0.0, imgsz=64)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seg(_image())
+        assert torch.get_num_threads() == 2      # ultralytics alone leaves 1 behind
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_confidence_threshold_one_gives_nothing(tiny_segmenter_path):
     seg = YoloSegmenter.from_weights(tiny_segmenter_path, conf=1.0, imgsz=64)
     out = seg(_image())
