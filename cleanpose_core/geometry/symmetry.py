@@ -31,7 +31,7 @@ from cleanpose_core.geometry.transforms import rotation_about_y, rotation_angle_
 
 __all__ = [
     'MUG_ID', 'SYMMETRIC_IDS', 'best_y_turn', 'canonicalize_symmetric_rotation', 'is_symmetric',
-    'symmetric_rotation_error_deg',
+    'symmetric_rotation_error_deg', 'view_canonical_rotation',
 ]
 
 SYMMETRIC_IDS = tuple(sorted(CATEGORIES.index(c) + 1 for c in SYMMETRIC_CATEGORIES))
@@ -136,3 +136,25 @@ def canonicalize_symmetric_rotation(R_gt: Tensor, R_ref: Tensor,
     if symmetric is None:
         return turned
     return torch.where(symmetric.to(R_gt.device)[..., None, None], turned, R_gt)
+
+
+def view_canonical_rotation(R_cam_obj: Tensor, t_cam_obj: Tensor, symmetric: Tensor) -> Tensor:
+    """Turn symmetric objects about Y so the camera lies in their YZ plane, on the +Z side.
+
+    A symmetric object's rotation about Y is arbitrary; regressing NOCS needs one
+    choice that can be read off the observation. This one depends only on where
+    the camera is: in the turned frame the camera centre has x = 0 and z >= 0.
+    (canonicalize_symmetric_rotation instead turns toward a reference rotation.)
+
+    Args:
+        R_cam_obj: (B, 3, 3) ground-truth rotations, object -> camera.
+        t_cam_obj: (B, 3) object centres, camera frame.
+        symmetric: (B,) bool; other rows are returned unchanged.
+
+    Returns:
+        (B, 3, 3) rotations R' = R Ry(phi) with R' n' = R n for n' = Ry(phi)^T n.
+    """
+    cam_in_obj = -(R_cam_obj.transpose(1, 2) @ t_cam_obj[..., None])[..., 0]
+    phi = torch.atan2(cam_in_obj[:, 0], cam_in_obj[:, 2])
+    turned = R_cam_obj @ rotation_about_y(phi)
+    return torch.where(symmetric[:, None, None].bool(), turned, R_cam_obj)

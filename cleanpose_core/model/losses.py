@@ -29,8 +29,8 @@ from torch import Tensor
 import torch.nn.functional as F
 
 from cleanpose_core.batch import PoseTarget
+from cleanpose_core.geometry.symmetry import view_canonical_rotation
 from cleanpose_core.model.distill import distillation_loss
-from cleanpose_core.model.nocs_pose import view_canonical_rotation
 
 if TYPE_CHECKING:  # pragma: no cover
     from cleanpose_core.model.network import ForwardOutput

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Pose from dense NOCS correspondences, and the view-canonical frame of symmetric objects.
+"""Pose from dense NOCS correspondences.
 
 The dense NOCS head predicts, for every observed point p_i (camera frame), its
 canonical coordinate n_i; a similarity fit p_i ≈ s R n_i + t then gives the
@@ -30,7 +30,7 @@ from torch import Tensor
 
 from cleanpose_core.geometry.align import Similarity, umeyama
 
-__all__ = ['fit_nocs_pose', 'view_canonical_rotation']
+__all__ = ['fit_nocs_pose']
 
 
 def fit_nocs_pose(nocs: Tensor, points: Tensor, trim: float = 2.0,
@@ -61,26 +61,3 @@ def fit_nocs_pose(nocs: Tensor, points: Tensor, trim: float = 2.0,
     return Similarity(torch.where(ok, sim.s, torch.zeros_like(sim.s)),
                       torch.where(ok[:, None, None], sim.R, torch.eye(3).to(sim.R)),
                       torch.where(ok[:, None], sim.t, torch.zeros_like(sim.t)))
-
-
-def view_canonical_rotation(R_cam_obj: Tensor, t_cam_obj: Tensor, symmetric: Tensor) -> Tensor:
-    """Turn symmetric objects about Y so the camera lies in their YZ plane, on the +Z side.
-
-    A symmetric object's rotation about Y is arbitrary; regressing NOCS needs one
-    choice that can be read off the observation. This one depends only on where
-    the camera is: in the turned frame the camera centre has x = 0 and z >= 0.
-
-    Args:
-        R_cam_obj: (B, 3, 3) ground-truth rotations, object -> camera.
-        t_cam_obj: (B, 3) object centres, camera frame.
-        symmetric: (B,) bool; other rows are returned unchanged.
-
-    Returns:
-        (B, 3, 3) rotations R' = R Ry(phi) with R' n' = R n for n' = Ry(phi)^T n.
-    """
-    cam_in_obj = -(R_cam_obj.transpose(1, 2) @ t_cam_obj[..., None])[..., 0]
-    phi = torch.atan2(cam_in_obj[:, 0], cam_in_obj[:, 2])
-    c, s = torch.cos(phi), torch.sin(phi)
-    zero, one = torch.zeros_like(c), torch.ones_like(c)
-    Ry = torch.stack([c, zero, s, zero, one, zero, -s, zero, c], dim=-1).view(-1, 3, 3)
-    return torch.where(symmetric[:, None, None].bool(), R_cam_obj @ Ry, R_cam_obj)

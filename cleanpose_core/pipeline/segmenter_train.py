@@ -147,13 +147,12 @@ def train_segmenter(data: Path, out: Path, epochs: int, imgsz: int, model_name: 
         trained_metrics = model.train(**args)
     # The last weights, not ultralytics' best.pt: best.pt is picked on the validation
     # split, which is the test split here, and would flatter the reported score.
-    final = last
-    if not final.is_file():
+    if not last.is_file():
         raise WeightsError(f'ultralytics wrote no weights under {run_dir / "weights"}')
-    trained = YOLO(str(final))  # our own, just written: trusted
+    trained = YOLO(str(last))  # our own, just written: trusted
     weights = out / 'segmenter.safetensors'
     save_segmenter(weights, trained, {'imgsz': imgsz, 'epochs': epochs, 'data': str(data),
-                                      'source_checkpoint': str(final)})
+                                      'source_checkpoint': str(last)})
     scores = validate_segmenter(weights, data_yaml, imgsz, device)
     # ultralytics' own final validation of its best.pt: equal to ours when best.pt is the
     # last epoch (always so for one epoch), unless the conversion lost something.
@@ -165,7 +164,7 @@ def train_segmenter(data: Path, out: Path, epochs: int, imgsz: int, model_name: 
                'trainer_best_pt_mask_map50': trainer_map50,
                'ultralytics_run': str(run_dir), 'seconds': round(time.time() - start, 1)}
     save_segmenter(weights, trained, {'imgsz': imgsz, 'epochs': epochs, 'data': str(data),
-                                      'source_checkpoint': str(final), **scores})
+                                      'source_checkpoint': str(last), **scores})
     atomic_write_json(out / 'summary.json', summary)
     return summary
 

@@ -20,9 +20,10 @@ from model_fixtures import make_batch, tiny_config
 import torch
 from torch.testing import assert_close
 
+from cleanpose_core.geometry.symmetry import view_canonical_rotation
 from cleanpose_core.geometry.transforms import random_rotations, rotation_angle_deg
 from cleanpose_core.model import CleanPoseNet
-from cleanpose_core.model.nocs_pose import fit_nocs_pose, view_canonical_rotation
+from cleanpose_core.model.nocs_pose import fit_nocs_pose
 
 
 def _posed(batch: int = 4, n: int = 200, seed: int = 0):
