@@ -121,6 +121,7 @@ class TrainConfig:
     warmup_steps: int = 100         # (int) linear warm-up steps (at most a fifth of the run)
     grad_clip: float = 5.0          # (float) clip the gradient norm to this, 0 = off
     cache_dir: str = ''             # (str) instance caches; '' = <data.root>/cache
+    init: str = ''                  # (str) weights to fine-tune ('shipped' = default); '' = random
 
     def __post_init__(self) -> None:
         for key in ('epochs', 'batch_size', 'checkpoint_every'):
@@ -258,6 +259,11 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     elif hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads '5e-4' (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif hint is str:
         if isinstance(value, (str, Path)):
             return str(value)

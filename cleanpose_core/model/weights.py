@@ -37,7 +37,7 @@ from cleanpose_core.config import ModelConfig, PACKAGE_ROOT, section_from_dict
 from cleanpose_core.errors import CleanPoseError, WeightsError
 from cleanpose_core.fileio import atomic_path
 
-__all__ = ['save_weights', 'load_weights', 'read_weights_metadata', 'write_safetensors',
+__all__ = ['save_weights', 'load_weights', 'read_weights', 'read_weights_metadata', 'write_safetensors',
            'read_safetensors', 'load_state_strict', 'FORMAT_VERSION', 'NET_KIND']
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,28 @@ def read_weights_metadata(path: str | Path) -> dict[str, str]:
     return read_safetensors(path, NET_KIND)[1]
 
 
+def read_weights(path: str | Path) -> tuple[dict[str, Tensor], ModelConfig]:
+    """Tensors and embedded ModelConfig of a network weights file, without building a net.
+
+    Raises:
+        WeightsError: corrupt file, wrong kind or version, missing or incompatible config.
+    """
+    tensors, meta = read_safetensors(path, NET_KIND)
+    try:
+        values = json.loads(meta['model_config'])
+        if not isinstance(values, dict):
+            raise ValueError('model_config is not a JSON object')
+        # Files written before the dense NOCS head existed have none.
+        values.setdefault('dense_nocs', False)
+        cfg = section_from_dict(ModelConfig, values, 'model.')
+    except (KeyError, ValueError, CleanPoseError) as err:
+        raise WeightsError(f'{path}: embedded model config is missing or incompatible ({err}); '
+                           f'written by cleanpose {meta.get("package_version", "?")}, '
+                           f'this is {__version__}') from None
+    log.debug('read %s (%s, commit %s)', path, cfg.name, meta.get('git_commit', '')[:8])
+    return tensors, cfg
+
+
 def load_weights(path: str | Path, device: str | torch.device = 'cpu'):
     """Build a CleanPoseNet from the config embedded in a weights file and load it strictly.
 
@@ -177,20 +199,8 @@ def load_weights(path: str | Path, device: str | torch.device = 'cpu'):
     """
     from cleanpose_core.model.network import CleanPoseNet
 
-    tensors, meta = read_safetensors(path, NET_KIND)
-    try:
-        values = json.loads(meta['model_config'])
-        if not isinstance(values, dict):
-            raise ValueError('model_config is not a JSON object')
-        # Files written before the dense NOCS head existed have none.
-        values.setdefault('dense_nocs', False)
-        cfg = section_from_dict(ModelConfig, values, 'model.')
-    except (KeyError, ValueError, CleanPoseError) as err:
-        raise WeightsError(f'{path}: embedded model config is missing or incompatible ({err}); '
-                           f'written by cleanpose {meta.get("package_version", "?")}, '
-                           f'this is {__version__}') from None
+    tensors, cfg = read_weights(path)
     net = CleanPoseNet(cfg)
     load_state_strict(net, tensors, path)
     net.to(device).eval()
-    log.debug('loaded %s (%s, commit %s)', path, cfg.name, meta.get('git_commit', '')[:8])
     return net

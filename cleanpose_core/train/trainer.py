@@ -30,6 +30,7 @@ resumed from its last checkpoint ends with the same weights as one never interru
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 import logging
 import math
@@ -45,14 +46,15 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from cleanpose_core.categories import NUM_CATEGORIES
-from cleanpose_core.config import CleanPoseConfig, config_to_dict, resolve_device, save_config
+from cleanpose_core.config import (CleanPoseConfig, config_to_dict, DEFAULT_WEIGHTS,
+                                   resolve_device, save_config)
 from cleanpose_core.data.dataset import collate_instances, InstanceDataset
 from cleanpose_core.data.nocs import NocsSplit
 from cleanpose_core.errors import CleanPoseError, ConfigError, DataError
 from cleanpose_core.eval.evaluate import EvalSummary, evaluate, network_predictor
 from cleanpose_core.log import progress
 from cleanpose_core.model.network import CleanPoseNet
-from cleanpose_core.model.weights import save_weights
+from cleanpose_core.model.weights import load_state_strict, read_weights, save_weights
 from cleanpose_core.train.checkpoint import (capture_rng_state, load_checkpoint,
                                              restore_rng_state, save_checkpoint)
 from cleanpose_core.train.runtime import (append_jsonl, dist_info, EpochSampler, lr_factor,
@@ -210,6 +212,21 @@ class _Run:
         log.info('seeded the confounder dictionary with %s features of %d instances', source,
                  len(order))
 
+    def _load_init(self) -> None:
+        """Start from a weights file (fine-tuning): parameters and confounder dictionary."""
+        path = DEFAULT_WEIGHTS if self.cfg.train.init == 'shipped' else Path(self.cfg.train.init)
+        tensors, theirs = read_weights(path)
+        own = self.cfg.model
+        if theirs != own:
+            diff = [f.name for f in dataclasses.fields(own)
+                    if getattr(own, f.name) != getattr(theirs, f.name)]
+            raise ConfigError(f'train.init={path}: its model config differs from this run\'s '
+                              f'in {diff}; fine-tuning keeps the architecture')
+        load_state_strict(self.net, tensors, path)
+        if self.cfg.model.distill:
+            self.net.teacher()
+        log.info('initialised from %s (parameters and confounder dictionary)', path)
+
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
         rng = capture_rng_state()
@@ -352,6 +369,8 @@ class _Run:
         self.nonfinite = 0
         if self.resume:
             self._restore()
+        elif cfg.train.init:
+            self._load_init()
         else:
             self._seed_dictionary()
         if self.info.is_main:

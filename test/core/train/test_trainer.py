@@ -123,3 +123,31 @@ def test_resume_without_checkpoint(tmp_path):
 def test_missing_data_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match='split directory does not exist'):
         train(_cfg(tmp_path / 'nothing'), tmp_path / 'run')
+
+
+def test_init_starts_from_the_given_weights(tiny_data, tmp_path):
+    first = train(_cfg(tiny_data, 'train.max_steps=2'), tmp_path / 'first')
+    start = load_file(first.last_weights)
+    tuned = train(_cfg(tiny_data, f'train.init={first.last_weights}', 'train.lr=1e-9',
+                       'train.max_steps=1'), tmp_path / 'tuned')
+    after = load_file(tuned.last_weights)
+    fresh = load_file(train(_cfg(tiny_data, 'train.max_steps=1', 'train.lr=1e-9'),
+                            tmp_path / 'fresh').last_weights)
+    params = [k for k in start if 'dictionary' not in k and start[k].is_floating_point()]
+    assert params
+    assert max((after[k] - start[k]).abs().max().item() for k in params) < 1e-6
+    assert max((fresh[k] - start[k]).abs().max().item() for k in params) > 1e-3
+
+
+def test_init_refuses_another_architecture(tiny_data, tmp_path):
+    first = train(_cfg(tiny_data, 'train.max_steps=1'), tmp_path / 'first')
+    with pytest.raises(ConfigError, match=r"differs from this run's in \['dim'"):
+        train(_cfg(tiny_data, 'model.dim=24', f'train.init={first.last_weights}'),
+              tmp_path / 'tuned')
+
+
+def test_float_override_in_exponent_notation():
+    # YAML 1.1 reads 5e-4 (no dot) as a string; the config must still take it.
+    assert load_config(None, ['train.lr=5e-4']).train.lr == pytest.approx(5e-4)
+    with pytest.raises(ConfigError, match='train.lr must be a float'):
+        load_config(None, ['train.lr=fast'])
