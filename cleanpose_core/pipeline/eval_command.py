@@ -28,9 +28,10 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
-from cleanpose_core.config import PipelineConfig
+from cleanpose_core.config import load_config, PipelineConfig
 from cleanpose_core.data.nocs import NocsSplit
 from cleanpose_core.errors import ConfigError
 from cleanpose_core.eval import command as eval_command
@@ -48,11 +49,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     eval_command.add_arguments(parser)
     parser.add_argument('--segmenter', default=None,
                         help='segmenter weights for --masks segmenter (default the shipped one)')
+    parser.add_argument('overrides', nargs='*', metavar='pipeline.KEY=VALUE',
+                        help='pipeline settings for --masks segmenter, e.g. '
+                             'pipeline.mask_erode=2 (defaults: min_score=0, '
+                             f'segmenter_conf={EVAL_SEGMENTER_CONF}, track=false)')
+
+
+def eval_pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+    """The pipeline config that `cleanpose eval --masks segmenter` scores."""
+    wrong = [o for o in args.overrides if not o.startswith('pipeline.')]
+    if wrong:
+        raise ConfigError(f'eval takes only pipeline.KEY=VALUE settings; got {wrong}')
+    cfg = load_config(None, ['pipeline.min_score=0',
+                             f'pipeline.segmenter_conf={EVAL_SEGMENTER_CONF}',
+                             'pipeline.track=false', *args.overrides]).pipeline
+    return dataclasses.replace(cfg, weights=args.weights or cfg.weights,
+                               segmenter_weights=args.segmenter or cfg.segmenter_weights,
+                               device=args.device, seed=args.seed)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run `cleanpose eval`; --masks segmenter goes through the full pipeline."""
     if args.masks != 'segmenter':
+        if args.overrides:
+            raise ConfigError('pipeline.KEY=VALUE settings apply to --masks segmenter only')
         return eval_command.run(args)
     if args.method != 'network':
         raise ConfigError('--masks segmenter scores the network; use --masks gt with '
@@ -61,14 +81,14 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f'--max-frames must be >= 0; got {args.max_frames}')
     from cleanpose_core.train.checkpoint import increment_path
 
-    cfg = PipelineConfig(weights=args.weights or '', segmenter_weights=args.segmenter or '',
-                         device=args.device, seed=args.seed, min_score=0.0,
-                         segmenter_conf=EVAL_SEGMENTER_CONF, track=False)
+    cfg = eval_pipeline_config(args)
     nocs = NocsSplit(args.data, args.split)
     out = Path(args.out) if args.out else increment_path(Path('runs/eval/exp'))
     info = {'method': 'network', 'masks': 'segmenter', 'data': str(args.data),
             'split': args.split, 'weights': cfg.weights or 'shipped',
-            'segmenter': cfg.segmenter_weights or 'shipped'}
+            'segmenter': cfg.segmenter_weights or 'shipped',
+            'pipeline': {k: v for k, v in dataclasses.asdict(cfg).items()
+                         if k not in ('weights', 'segmenter_weights')}}
     summary = evaluate(predict_frame_fn(cfg, 'segmenter'), nocs, out_dir=out,
                        max_frames=args.max_frames, info=info, show_progress=True)
     eval_command.report_summary(summary, out)

@@ -38,10 +38,14 @@ def test_segmenter_masks_run_the_pipeline(tiny, capsys):
     rc = main(['eval', '--data', str(tiny / 'data'), '--split', 'test', '--masks', 'segmenter',
                '--weights', str(tiny / 'net.safetensors'),
                '--segmenter', str(tiny / 'seg.safetensors'), '--device', 'cpu',
-               '--out', str(out)])
+               '--out', str(out), 'pipeline.mask_erode=1', 'pipeline.max_instances=30'])
     assert rc == 0
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['masks'] == 'segmenter' and summary['frames'] == 2
+    settings = summary['pipeline']
+    assert (settings['mask_erode'], settings['max_instances']) == (1, 30)
+    assert (settings['min_score'], settings['segmenter_conf'], settings['track']) == (0.0, 0.1,
+                                                                                      False)
     assert summary['segmenter'] == str(tiny / 'seg.safetensors')
     assert len(list((out / 'predictions').rglob('*.pkl'))) == 2
     assert f'results saved to {out}' in capsys.readouterr().out
@@ -50,3 +54,11 @@ def test_segmenter_masks_run_the_pipeline(tiny, capsys):
 def test_segmenter_masks_refuse_the_baseline(tiny, tmp_path):
     assert main(['eval', '--data', str(tiny / 'data'), '--masks', 'segmenter',
                  '--method', 'baseline', '--out', str(tmp_path)]) == 1
+
+
+@pytest.mark.parametrize('extra', [['--masks', 'segmenter', 'model.dim=8'],
+                                   ['--masks', 'gt', 'pipeline.mask_erode=1'],
+                                   ['--masks', 'segmenter', 'pipeline.mask_erode=-1']])
+def test_bad_pipeline_settings_are_refused(tiny, tmp_path, extra, caplog):
+    assert main(['eval', '--data', str(tiny / 'data'), '--out', str(tmp_path), *extra]) == 1
+    assert 'pipeline' in caplog.text or 'mask_erode' in caplog.text
