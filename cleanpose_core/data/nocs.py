@@ -17,37 +17,32 @@
 One reader serves the built-in synthetic data and the real CAMERA25 / REAL275 sets:
 ``<split>/<scene>/<NNNN>_{color,depth,mask,coord}.png``, ``_meta.txt`` and
 ``_label.pkl`` (written last: a frame is complete when it exists), plus
-``<split>/camera.json``. Conventions follow the NOCS code (Wang et al., CVPR 2019):
-OpenCV channel order on disk, the CAMERA set's 3-channel depth encoded as
-``depth_mm = 256 * channel1 + channel2`` (OpenCV BGR channel indices: green is the
-high byte, red the low byte), 3-channel masks read from OpenCV channel 2, and
-NOCS maps stored as ``(coord + 0.5) * 255`` with z stored as ``1 - z``.
-
-Label pickles are read with a restricted unpickler that only rebuilds numpy arrays,
-dtypes, numpy scalars and plain builtin containers, so a crafted pickle cannot run code.
+``<split>/camera.json``. The single files are read (and their
+encodings documented) in cleanpose_core.data.nocs_files; label pickles go through a
+restricted unpickler that cannot run code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-import io
 import json
 import logging
 import math
 from pathlib import Path
-import pickle
 import re
-from typing import Any, Optional, Sequence
+from typing import Optional
 
-import cv2
 import numpy as np
 
 from cleanpose_core.categories import NUM_CATEGORIES
+from cleanpose_core.data.nocs_files import (decode_coord, encode_coord, read_color,
+                                            read_coord, read_depth_mm, read_label, read_mask,
+                                            read_meta)
+from cleanpose_core.data.record import BACKGROUND_ID, FrameRecord
 from cleanpose_core.errors import DataError
 
 __all__ = ['FrameRecord', 'NocsSplit', 'read_frame', 'read_camera', 'read_camera_file',
-           'read_label', 'read_depth_mm', 'read_mask', 'read_coord', 'read_meta', 'decode_coord',
-           'encode_coord', 'frame_path', 'list_frames', 'CAMERA_INTRINSICS',
+           'read_label', 'read_color', 'read_depth_mm', 'read_mask', 'read_coord', 'read_meta',
+           'decode_coord', 'encode_coord', 'frame_path', 'list_frames', 'CAMERA_INTRINSICS',
            'REAL_INTRINSICS', 'BACKGROUND_ID']
 
 log = logging.getLogger(__name__)
@@ -55,7 +50,6 @@ log = logging.getLogger(__name__)
 # (fx, fy, cx, cy) of the NOCS datasets (NOCS code, utils.py / SPD).
 CAMERA_INTRINSICS = (577.5, 577.5, 319.5, 239.5)
 REAL_INTRINSICS = (591.0125, 590.16775, 322.525, 244.11084)
-BACKGROUND_ID = 255
 _FRAME_RE = re.compile(r'^(\d+)_color\.png$')
 
 
@@ -67,357 +61,6 @@ def frame_path(split_dir: str | Path, scene: str, index: int, kind: str) -> Path
 def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
     """Return the (3, 3) float64 pinhole matrix."""
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=np.float64)
-
-
-@dataclass(frozen=True, repr=False)
-class FrameRecord:
-    """One RGB-D frame with its per-instance ground truth (n labelled instances).
-
-    Attributes:
-        color: (H, W, 3) uint8 RGB.
-        depth: (H, W) float32 metres; 0 = invalid.
-        mask: (H, W) uint8 instance id per pixel, 255 = background.
-        K: (3, 3) float64 intrinsics of the colour camera (depth is aligned to colour).
-        class_ids: (n,) int64 NOCS class ids 1..6 (distractors, class 0, are only in meta).
-        instance_ids: (n,) int64 mask value of each instance.
-        rotations: (n, 3, 3) float64 R_cam_obj, object -> camera.
-        translations: (n, 3) float64 t_cam_obj, metres, camera frame.
-        scales: (n,) float64 metric bounding-box diagonal, metres.
-        sizes: (n, 3) float64 normalised extents (diagonal 1).
-        coord: (H, W, 3) float32 canonical coordinates in [-0.5, 0.5] (z un-flipped),
-            or None when the frame has no NOCS map.
-        bboxes: (n, 4) int64 [y1, x1, y2, x2] (exclusive end); None = from the mask.
-        handle_visibility: (n,) int64 1 = mug handle visible; None = all ones.
-        model_list: (n,) model ids; None = from meta or ''.
-        meta: ((inst_id, class_id, model_id), ...) lines of _meta.txt, distractors
-            included; None = the labelled instances plus every other mask id as class 0.
-        scene: scene folder name.
-        index: frame number in the scene.
-    """
-
-    color: np.ndarray
-    depth: np.ndarray
-    mask: np.ndarray
-    K: np.ndarray
-    class_ids: np.ndarray
-    instance_ids: np.ndarray
-    rotations: np.ndarray
-    translations: np.ndarray
-    scales: np.ndarray
-    sizes: np.ndarray
-    coord: Optional[np.ndarray] = None
-    bboxes: Optional[np.ndarray] = None
-    handle_visibility: Optional[np.ndarray] = None
-    model_list: Optional[Sequence[str]] = None
-    meta: Optional[Sequence[tuple[int, int, str]]] = None
-    scene: str = ''
-    index: int = 0
-
-    def __post_init__(self) -> None:
-        color = np.asarray(self.color)
-        if color.ndim != 3 or color.shape[2] != 3 or color.dtype != np.uint8:
-            raise ValueError(f'color must be (H, W, 3) uint8; got {color.shape} {color.dtype}')
-        hw = color.shape[:2]
-        depth = np.asarray(self.depth, dtype=np.float32)
-        if depth.shape != hw:
-            raise ValueError(f'depth must be (H, W) = {hw} like color; got {depth.shape}')
-        mask = np.asarray(self.mask)
-        if mask.shape != hw or mask.dtype != np.uint8:
-            raise ValueError(f'mask must be (H, W) = {hw} uint8; got {mask.shape} {mask.dtype}')
-        K = np.asarray(self.K, dtype=np.float64)
-        if K.shape != (3, 3):
-            raise ValueError(f'K must have shape (3, 3); got {K.shape}')
-        coord = self.coord
-        if coord is not None:
-            coord = np.asarray(coord, dtype=np.float32)
-            if coord.shape != hw + (3,):
-                raise ValueError(f'coord must be (H, W, 3) = {hw + (3,)}; got {coord.shape}')
-        class_ids = np.asarray(self.class_ids, dtype=np.int64).reshape(-1)
-        n = len(class_ids)
-        fields = {
-            'class_ids': class_ids,
-            'instance_ids': np.asarray(self.instance_ids, dtype=np.int64).reshape(-1),
-            'rotations': np.asarray(self.rotations, dtype=np.float64),
-            'translations': np.asarray(self.translations, dtype=np.float64),
-            'scales': np.asarray(self.scales, dtype=np.float64).reshape(-1),
-            'sizes': np.asarray(self.sizes, dtype=np.float64),
-        }
-        if self.bboxes is not None:
-            fields['bboxes'] = np.asarray(self.bboxes, dtype=np.int64)
-        if self.handle_visibility is not None:
-            fields['handle_visibility'] = np.asarray(self.handle_visibility,
-                                                     dtype=np.int64).reshape(-1)
-        expected = {'class_ids': (n,), 'instance_ids': (n,), 'rotations': (n, 3, 3),
-                    'translations': (n, 3), 'scales': (n,), 'sizes': (n, 3),
-                    'bboxes': (n, 4), 'handle_visibility': (n,)}
-        for name, value in fields.items():
-            if value.size == 0 and n == 0:
-                value = value.reshape(expected[name])
-                fields[name] = value
-            if value.shape != expected[name]:
-                raise ValueError(f'{name} must have shape {expected[name]} for {n} instances; '
-                                 f'got {value.shape}')
-        if n and (class_ids.min() < 1 or class_ids.max() > NUM_CATEGORIES):
-            raise ValueError(f'class_ids must be in 1..{NUM_CATEGORIES}; got '
-                             f'{sorted(set(class_ids.tolist()))} (distractors go in meta only)')
-        inst = fields['instance_ids']
-        if n and (len(set(inst.tolist())) != n or inst.min() < 0 or inst.max() > 254):
-            raise ValueError('instance_ids must be distinct values in 0..254; got '
-                             f'{inst.tolist()}')
-        if 'bboxes' not in fields:
-            fields['bboxes'] = mask_bboxes(mask, inst)
-        if 'handle_visibility' not in fields:
-            fields['handle_visibility'] = np.ones(n, dtype=np.int64)
-        meta = self.meta
-        model_list = self.model_list
-        if model_list is None:
-            by_id = {m[0]: m[2] for m in meta} if meta is not None else {}
-            model_list = [by_id.get(int(i), '') for i in inst]
-        model_list = tuple(str(m) for m in model_list)
-        if len(model_list) != n:
-            raise ValueError(f'model_list must have {n} entries; got {len(model_list)}')
-        if meta is None:
-            meta = [(int(i), int(c), m) for i, c, m in zip(inst, class_ids, model_list)]
-            labelled = set(inst.tolist())
-            for value in np.unique(mask).tolist():
-                if value != BACKGROUND_ID and value not in labelled:
-                    meta.append((int(value), 0, 'distractor'))
-            meta.sort()
-        meta = tuple((int(i), int(c), str(m)) for i, c, m in meta)
-        for name, value in dict(color=color, depth=depth, mask=mask, K=K, coord=coord,
-                                model_list=model_list, meta=meta, index=int(self.index),
-                                scene=str(self.scene), **fields).items():
-            object.__setattr__(self, name, value)
-
-    def __len__(self) -> int:
-        return int(len(self.class_ids))
-
-    def __repr__(self) -> str:
-        return (f'FrameRecord({self.frame_id!r}, {self.width}x{self.height}, '
-                f'class_ids={self.class_ids.tolist()}, coord={self.coord is not None})')
-
-    @property
-    def height(self) -> int:
-        """Image height H, pixels."""
-        return int(self.color.shape[0])
-
-    @property
-    def width(self) -> int:
-        """Image width W, pixels."""
-        return int(self.color.shape[1])
-
-    def instance_mask(self, i: int) -> np.ndarray:
-        """Return the (H, W) bool mask of labelled instance i."""
-        return self.mask == self.instance_ids[i]
-
-    @property
-    def frame_id(self) -> str:
-        """Return 'scene/NNNN'."""
-        return f'{self.scene}/{self.index:04d}'
-
-
-def mask_bboxes(mask: np.ndarray, instance_ids: np.ndarray) -> np.ndarray:
-    """Return (n, 4) int64 [y1, x1, y2, x2] boxes (end exclusive) of mask ids; zeros if empty."""
-    out = np.zeros((len(instance_ids), 4), dtype=np.int64)
-    for k, inst in enumerate(instance_ids):
-        rows, cols = np.nonzero(mask == inst)
-        if len(rows):
-            out[k] = (rows.min(), cols.min(), rows.max() + 1, cols.max() + 1)
-    return out
-
-
-def encode_coord(coord: np.ndarray) -> np.ndarray:
-    """Encode (H, W, 3) canonical coords in [-0.5, 0.5] as the (H, W, 3) uint8 RGB NOCS map."""
-    c = np.clip(np.asarray(coord, dtype=np.float64) + 0.5, 0.0, 1.0)
-    c[..., 2] = 1.0 - c[..., 2]
-    return np.rint(c * 255.0).astype(np.uint8)
-
-
-def decode_coord(rgb: np.ndarray) -> np.ndarray:
-    """Decode a (H, W, 3) uint8 RGB NOCS map to float32 coords in [-0.5, 0.5] (z un-flipped)."""
-    c = np.asarray(rgb, dtype=np.float32) / np.float32(255.0)
-    c[..., 2] = np.float32(1.0) - c[..., 2]
-    return c - np.float32(0.5)
-
-
-def _imread(path: Path, flags: int) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(f'{path}: file is missing')
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, flags) if data.size else None
-    if image is None:
-        raise DataError(f'{path}: cannot decode the image (truncated or not an image file)')
-    return image
-
-
-def read_color(path: str | Path) -> np.ndarray:
-    """Read an 8-bit colour PNG as (H, W, 3) uint8 RGB.
-
-    Raises:
-        DataError: missing, truncated or not 8-bit 3-channel.
-    """
-    path = Path(path)
-    image = _imread(path, cv2.IMREAD_UNCHANGED)
-    if image.dtype != np.uint8:
-        raise DataError(f'{path}: colour must be 8-bit; got {image.dtype}')
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    elif image.shape[2] == 4:
-        image = image[:, :, :3]
-    elif image.shape[2] != 3:
-        raise DataError(f'{path}: colour must have 3 channels; got {image.shape[2]}')
-    return np.ascontiguousarray(image[:, :, ::-1])
-
-
-def read_depth_mm(path: str | Path) -> np.ndarray:
-    """Read a depth PNG as (H, W) uint16 depth units (mm by default), 0 = invalid.
-
-    Single-channel files must be uint16; 3-channel 8-bit files are the CAMERA set's
-    encoding, decoded as in the NOCS code: ``256 * bgr[..., 1] + bgr[..., 2]``.
-
-    Raises:
-        DataError: missing, truncated, or of the wrong dtype / channel count.
-    """
-    path = Path(path)
-    image = _imread(path, cv2.IMREAD_UNCHANGED)
-    if image.ndim == 3:
-        if image.dtype != np.uint8 or image.shape[2] not in (3, 4):
-            raise DataError(f'{path}: a multi-channel depth must be the 8-bit 3-channel CAMERA '
-                            f'encoding; got {image.shape[2]} channels {image.dtype}')
-        return image[:, :, 1].astype(np.uint16) * np.uint16(256) + image[:, :, 2]
-    if image.dtype != np.uint16:
-        raise DataError(f'{path}: depth must be uint16 millimetres; got {image.dtype} '
-                        '(write depth as 16-bit PNG)')
-    return image
-
-
-def read_mask(path: str | Path) -> np.ndarray:
-    """Read an instance mask as (H, W) uint8 ids, 255 = background.
-
-    3-channel files hold the ids in OpenCV channel 2 (as the NOCS code reads them).
-
-    Raises:
-        DataError: missing, truncated or not 8-bit.
-    """
-    path = Path(path)
-    image = _imread(path, cv2.IMREAD_UNCHANGED)
-    if image.dtype != np.uint8:
-        raise DataError(f'{path}: mask must be 8-bit instance ids; got {image.dtype}')
-    if image.ndim == 3:
-        if image.shape[2] < 3:
-            raise DataError(f'{path}: mask must have 1 or 3 channels; got {image.shape[2]}')
-        image = image[:, :, 2]
-    return np.ascontiguousarray(image)
-
-
-def read_coord(path: str | Path) -> np.ndarray:
-    """Read a NOCS map PNG as (H, W, 3) float32 canonical coords in [-0.5, 0.5].
-
-    Raises:
-        DataError: missing, truncated or not 8-bit 3-channel.
-    """
-    path = Path(path)
-    image = _imread(path, cv2.IMREAD_UNCHANGED)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise DataError(f'{path}: NOCS map must be 8-bit RGB; got shape {image.shape} '
-                        f'{image.dtype}')
-    return decode_coord(image[:, :, 2::-1])
-
-
-def read_meta(path: str | Path) -> tuple[tuple[int, int, str], ...]:
-    """Read _meta.txt lines ``inst_id class_id [synset] model_id`` (CAMERA has 4 words).
-
-    Returns:
-        ((inst_id, class_id, model_id), ...); class 0 = distractor.
-
-    Raises:
-        DataError: missing file, malformed line or class id outside 0..6.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise DataError(f'{path}: cannot read meta file: {err.strerror}') from None
-    lines = []
-    for number, line in enumerate(text.splitlines(), 1):
-        words = line.split()
-        if not words:
-            continue
-        try:
-            inst_id, class_id = int(words[0]), int(words[1])
-        except (ValueError, IndexError):
-            raise DataError(f'{path}:{number}: expected "inst_id class_id model_id"; '
-                            f'got {line.strip()!r}') from None
-        if not 0 <= class_id <= NUM_CATEGORIES:
-            raise DataError(f'{path}:{number}: unknown class id {class_id}; expected 0 '
-                            f'(distractor) or 1..{NUM_CATEGORIES}')
-        lines.append((inst_id, class_id, words[-1] if len(words) > 2 else ''))
-    return tuple(lines)
-
-
-_NUMPY_GLOBALS = {
-    ('numpy.core.multiarray', '_reconstruct'): ('numpy._core.multiarray', '_reconstruct'),
-    ('numpy._core.multiarray', '_reconstruct'): ('numpy._core.multiarray', '_reconstruct'),
-    ('numpy.core.multiarray', 'scalar'): ('numpy._core.multiarray', 'scalar'),
-    ('numpy._core.multiarray', 'scalar'): ('numpy._core.multiarray', 'scalar'),
-    ('numpy.core.numeric', '_frombuffer'): ('numpy._core.numeric', '_frombuffer'),
-    ('numpy._core.numeric', '_frombuffer'): ('numpy._core.numeric', '_frombuffer'),
-    ('numpy', 'ndarray'): ('numpy', 'ndarray'),
-    ('numpy', 'dtype'): ('numpy', 'dtype'),
-    ('_codecs', 'encode'): ('_codecs', 'encode'),
-}
-_SAFE_BUILTINS = frozenset({'list', 'dict', 'tuple', 'set', 'frozenset', 'int', 'float',
-                            'complex', 'bool', 'str', 'bytes', 'bytearray', 'slice', 'range'})
-
-
-class _ForbiddenGlobal(pickle.UnpicklingError):
-    """A pickle asked for a global outside the whitelist."""
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that only rebuilds numpy arrays, dtypes, scalars and builtin containers."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        target = _NUMPY_GLOBALS.get((module, name))
-        if target is not None:
-            import importlib
-
-            return getattr(importlib.import_module(target[0]), target[1])
-        if module in ('builtins', '__builtin__') and name in _SAFE_BUILTINS:
-            import builtins
-
-            return getattr(builtins, name)
-        if module == 'numpy.dtypes' and name.endswith('DType'):
-            import numpy.dtypes
-
-            value = getattr(numpy.dtypes, name, None)
-            if isinstance(value, type) and issubclass(value, np.dtype):
-                return value
-        raise _ForbiddenGlobal(f'global {module}.{name} is not allowed in a label file')
-
-
-def read_label(path: str | Path) -> dict:
-    """Read a _label.pkl with the restricted unpickler.
-
-    Raises:
-        DataError: missing, truncated, not a dict, or referring to disallowed globals.
-    """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise DataError(f'{path}: cannot read label: {err.strerror}') from None
-    try:
-        label = _RestrictedUnpickler(io.BytesIO(data), encoding='latin1').load()
-    except _ForbiddenGlobal as err:
-        raise DataError(f'{path}: refused to load the label pickle: {err}') from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, UnicodeDecodeError) as err:
-        raise DataError(f'{path}: truncated or corrupt label pickle ({type(err).__name__}: '
-                        f'{err})') from None
-    if not isinstance(label, dict):
-        raise DataError(f'{path}: label must be a dict; got {type(label).__name__}')
-    return label
 
 
 def read_camera_file(path: str | Path) -> tuple[np.ndarray, float, tuple]:

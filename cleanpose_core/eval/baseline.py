@@ -46,7 +46,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from cleanpose_core.categories import category_id, category_name
-from cleanpose_core.data.nocs import BACKGROUND_ID, FrameRecord
+from cleanpose_core.data.record import BACKGROUND_ID, FrameRecord
 from cleanpose_core.eval.evaluate import empty_prediction, make_prediction, PredictFrame
 from cleanpose_core.geometry.camera import backproject_depth
 

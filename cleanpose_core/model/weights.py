@@ -37,8 +37,9 @@ from cleanpose_core.config import ModelConfig, PACKAGE_ROOT, section_from_dict
 from cleanpose_core.errors import CleanPoseError, WeightsError
 from cleanpose_core.fileio import atomic_path
 
-__all__ = ['save_weights', 'load_weights', 'read_weights', 'read_weights_metadata', 'write_safetensors',
-           'read_safetensors', 'load_state_strict', 'FORMAT_VERSION', 'NET_KIND']
+__all__ = ['save_weights', 'load_weights', 'read_weights', 'read_weights_metadata',
+           'write_safetensors', 'read_safetensors', 'load_state_strict', 'FORMAT_VERSION',
+           'NET_KIND']
 
 log = logging.getLogger(__name__)
 

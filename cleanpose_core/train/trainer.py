@@ -220,8 +220,8 @@ class _Run:
         if theirs != own:
             diff = [f.name for f in dataclasses.fields(own)
                     if getattr(own, f.name) != getattr(theirs, f.name)]
-            raise ConfigError(f'train.init={path}: its model config differs from this run\'s '
-                              f'in {diff}; fine-tuning keeps the architecture')
+            raise ConfigError(f'train.init={path}: its model config differs from the run '
+                              f'config in {diff}; fine-tuning keeps the architecture')
         load_state_strict(self.net, tensors, path)
         if self.cfg.model.distill:
             self.net.teacher()

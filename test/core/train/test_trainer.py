@@ -141,7 +141,7 @@ def test_init_starts_from_the_given_weights(tiny_data, tmp_path):
 
 def test_init_refuses_another_architecture(tiny_data, tmp_path):
     first = train(_cfg(tiny_data, 'train.max_steps=1'), tmp_path / 'first')
-    with pytest.raises(ConfigError, match=r"differs from this run's in \['dim'"):
+    with pytest.raises(ConfigError, match=r"differs from the run config in \['dim'"):
         train(_cfg(tiny_data, 'model.dim=24', f'train.init={first.last_weights}'),
               tmp_path / 'tuned')
 
