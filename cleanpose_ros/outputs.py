@@ -29,8 +29,8 @@ from typing import Any, Optional
 import numpy as np
 
 from cleanpose_core.categories import category_name
-from cleanpose_core.draw import CATEGORY_COLORS as IMAGE_COLORS, draw_pose
-from cleanpose_core.geometry.boxes import BOX_CORNER_SIGNS, BOX_EDGES
+from cleanpose_core.draw import box_corners_np, CATEGORY_COLORS as IMAGE_COLORS, draw_pose
+from cleanpose_core.geometry.boxes import BOX_EDGES
 from cleanpose_core.pipeline.results import Frame, FrameResult
 from cleanpose_ros.conversions import ns_to_time, rgb_to_image
 from cleanpose_ros.msg_types import MessageTypes
@@ -54,7 +54,6 @@ MARKER_NAMESPACES = ('boxes', 'axes', 'labels')
 # RGB in [0, 1] per category id 1..6 (bottle, bowl, camera, can, laptop, mug): the
 # colours of the annotated images, so RViz markers and debug image agree.
 CATEGORY_COLORS = tuple(tuple(round(c / 255.0, 3) for c in rgb) for rgb in IMAGE_COLORS)
-_SIGNS = np.asarray(BOX_CORNER_SIGNS, dtype=np.float64)
 _EDGE_INDEX = np.asarray(BOX_EDGES, dtype=np.int64).reshape(-1)
 _LINE_WIDTH = 0.004   # metres
 _TEXT_HEIGHT = 0.03   # metres
@@ -234,7 +233,8 @@ def result_to_markers(types: MessageTypes, result: FrameResult, header: Any,
         cid, tid = int(result.category_ids[i]), int(objects.ids[i])
         rgb = CATEGORY_COLORS[cid - 1]
         pose = _pose(types, objects.t_cam_obj[i], objects.quats_xyzw[i])
-        corners = _SIGNS * objects.extents[i] / 2
+        # In the marker's own (object) frame: identity pose, metric extents.
+        corners = box_corners_np(np.eye(3), np.zeros(3), 1.0, objects.extents[i])
         Point = types.Point
         points = [Point(x=x, y=y, z=z) for x, y, z in corners[_EDGE_INDEX].tolist()]
         markers.append(_marker(types, header, 'boxes', tid, M.LINE_LIST, M.ADD, pose,
