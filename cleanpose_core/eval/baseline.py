@@ -39,16 +39,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import logging
-from typing import Optional
 
 import cv2
 import numpy as np
-from scipy.optimize import least_squares
 
 from cleanpose_core.categories import category_id, category_name
 from cleanpose_core.data.record import BACKGROUND_ID, FrameRecord
 from cleanpose_core.eval.evaluate import empty_prediction, make_prediction, PredictFrame
+from cleanpose_core.eval.revolution import handle_direction, handle_points, revolution_fit
 from cleanpose_core.geometry.camera import backproject_depth
+from cleanpose_core.geometry.plane import fit_table_plane, Plane, plane_basis
 
 __all__ = ['Plane', 'InstanceEstimate', 'fit_table_plane', 'estimate_instance',
            'estimate_frame', 'baseline_predictor', 'MIN_POINTS']
@@ -59,25 +59,6 @@ MIN_POINTS = 30
 # A handle reaches this many body radii from the axis (typical mugs), used when it is hidden.
 MUG_REACH_PRIOR = 1.5
 _REVOLUTION = frozenset({category_id(n) for n in ('bottle', 'bowl', 'can', 'mug')})
-
-
-@dataclass(frozen=True)
-class Plane:
-    """A plane n . p + d = 0 in the camera frame; n (unit) points toward the objects.
-
-    Attributes:
-        normal: (3,) unit normal, camera frame.
-        offset: d, metres; the height of a point above the plane is n . p + d.
-        inliers: points within the RANSAC threshold.
-    """
-
-    normal: np.ndarray
-    offset: float
-    inliers: int
-
-    def height(self, pts_cam: np.ndarray) -> np.ndarray:
-        """(N,) signed heights above the plane, metres, of (N, 3) camera-frame points."""
-        return pts_cam @ self.normal + self.offset
 
 
 @dataclass(frozen=True)
@@ -99,189 +80,12 @@ class InstanceEstimate:
     handle_visible: bool = True
 
 
-def _plane_through(points: np.ndarray) -> tuple[np.ndarray, float]:
-    """Least-squares plane (unit normal, offset) of (N, 3) points via SVD."""
-    centre = points.mean(axis=0)
-    _, _, vt = np.linalg.svd(points - centre, full_matrices=False)
-    normal = vt[-1]
-    return normal, -float(normal @ centre)
-
-
-def fit_table_plane(pts_cam: np.ndarray, rng: np.random.Generator,
-                    above: Optional[np.ndarray] = None, iterations: int = 256,
-                    threshold: Optional[float] = None, max_points: int = 8000,
-                    min_inliers: int = 200) -> Optional[Plane]:
-    """Fit the dominant plane of background points by RANSAC + least-squares refinement.
-
-    Args:
-        pts_cam: (N, 3) background points, camera frame, metres.
-        rng: random generator (sampling of points and hypotheses).
-        above: (M, 3) object points that should lie above the plane; they orient the
-            normal. Without them the normal points toward the camera.
-        iterations: RANSAC hypotheses.
-        threshold: inlier distance, metres; None = 1.2 % of the median depth (>= 6 mm).
-        max_points: points used for the hypotheses' scoring.
-        min_inliers: fewer inliers than this (or 20 % of the points): no plane.
-
-    Returns:
-        The Plane, or None when no plane has enough support.
-    """
-    pts = np.asarray(pts_cam, dtype=np.float64).reshape(-1, 3)
-    if len(pts) < max(min_inliers, 3):
-        return None
-    sample = pts[rng.choice(len(pts), max_points, replace=False)] if len(pts) > max_points \
-        else pts
-    if threshold is None:
-        threshold = max(0.006, 0.012 * float(np.median(sample[:, 2])))
-    idx = rng.integers(0, len(sample), size=(iterations, 3))
-    a, b, c = sample[idx[:, 0]], sample[idx[:, 1]], sample[idx[:, 2]]
-    normals = np.cross(b - a, c - a)
-    norms = np.linalg.norm(normals, axis=1)
-    ok = norms > 1e-9
-    if not ok.any():
-        return None
-    normals = normals[ok] / norms[ok, None]
-    offsets = -(normals * a[ok]).sum(axis=1)
-    counts = (np.abs(sample @ normals.T + offsets) < threshold).sum(axis=0)
-    best = int(np.argmax(counts))
-    normal, offset = normals[best], float(offsets[best])
-    for _ in range(3):  # refine on the inliers of all points, shrinking to the fitted plane
-        inl = np.abs(pts @ normal + offset) < threshold
-        if inl.sum() < 3:
-            return None
-        normal, offset = _plane_through(pts[inl])
-    inliers = int((np.abs(pts @ normal + offset) < threshold).sum())
-    if inliers < max(min_inliers, int(0.2 * len(pts))):
-        return None
-    if above is not None and len(above):
-        flip = np.median(np.asarray(above, dtype=np.float64) @ normal + offset) < 0
-    else:
-        flip = offset < 0  # the camera (origin) is above a table it looks at
-    if flip:
-        normal, offset = -normal, -offset
-    return Plane(normal=normal, offset=offset, inliers=inliers)
-
-
-def _plane_basis(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two horizontal unit axes (e1 ~ camera x projected on the plane, e2 = n x e1)."""
-    e1 = np.array([1.0, 0.0, 0.0]) - normal[0] * normal
-    if np.linalg.norm(e1) < 1e-6:
-        e1 = np.array([0.0, 0.0, 1.0]) - normal[2] * normal
-    e1 /= np.linalg.norm(e1)
-    return e1, np.cross(normal, e1)
-
-
 def _reject_outliers(pts: np.ndarray) -> np.ndarray:
     """Drop points far from the median point (robust z-score of the distance > 3.5)."""
     dist = np.linalg.norm(pts - np.median(pts, axis=0), axis=1)
     med = np.median(dist)
     mad = 1.4826 * np.median(np.abs(dist - med)) + 1e-4
     return pts[dist <= med + 3.5 * mad]
-
-
-def _circle_fit(q: np.ndarray) -> tuple[np.ndarray, float]:
-    """Algebraic (Kasa) circle fit of (N, 2) points: centre (2,), radius."""
-    A = np.column_stack([2 * q, np.ones(len(q))])
-    b = (q ** 2).sum(axis=1)
-    sol, *_ = np.linalg.lstsq(A, b, rcond=None)
-    centre = sol[:2]
-    radius = float(np.sqrt(max(sol[2] + centre @ centre, 1e-12)))
-    return centre, radius
-
-
-def _revolution_fit(q: np.ndarray, h: np.ndarray, towards_back: np.ndarray,
-                    bins: int = 8, max_points: int = 2000
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fit a vertical axis c and a radius per height bin: |q_i - c| = r[bin(h_i)] (robust).
-
-    Args:
-        q: (N, 2) horizontal coordinates, metres.
-        h: (N,) heights above the table, metres.
-        towards_back: (2,) horizontal unit direction away from the camera (fallback).
-        bins: number of height bins of the radius profile.
-        max_points: the fit uses an even-stride subset of at most this many points.
-
-    Returns:
-        centre (2,), radius per point's bin (N,), and bin radii (bins,) (NaN where empty).
-    """
-    span = max(float(h.max() - h.min()), 1e-6)
-    bin_all = np.clip(((h - h.min()) / span * bins).astype(int), 0, bins - 1)
-    step = max(1, int(np.ceil(len(q) / max_points)))
-    qs, bin_of = q[::step], bin_all[::step]
-    extent = float(np.ptp(q, axis=0).max()) + 1e-6
-    centre, radius = _circle_fit(qs)
-    if not np.isfinite(radius) or radius > 2.0 * extent:
-        # Nearly straight arc: put the axis behind the visible surface by half its width.
-        centre = q.mean(axis=0) + 0.5 * extent * towards_back
-    used = np.unique(bin_of)
-    r0 = np.array([np.median(np.linalg.norm(qs[bin_of == k] - centre, axis=1)) for k in used])
-    slot = np.searchsorted(used, bin_of)
-    scale = max(0.002, 0.01 * extent)
-    ones = np.zeros((len(qs), len(used)))
-    ones[np.arange(len(qs)), slot] = -1.0
-
-    def residual(x: np.ndarray) -> np.ndarray:
-        return np.linalg.norm(qs - x[:2], axis=1) - x[2:][slot]
-
-    def jacobian(x: np.ndarray) -> np.ndarray:
-        d = qs - x[:2]
-        n = np.linalg.norm(d, axis=1, keepdims=True)
-        return np.hstack([-d / np.maximum(n, 1e-12), ones])
-
-    x = np.concatenate([centre, r0])
-    for loss in ('soft_l1', 'cauchy'):  # the second pass is blind to handles and clutter
-        x = least_squares(residual, x, jac=jacobian, loss=loss, f_scale=scale,
-                          tr_solver='lsmr', max_nfev=100).x
-    centre = x[:2]
-    radii = np.full(bins, np.nan)
-    radii[used] = np.abs(x[2:])
-    dist = np.linalg.norm(q - centre, axis=1)
-    for k in set(range(bins)) - set(used.tolist()):  # bins the subset missed
-        if np.any(bin_all == k):
-            radii[k] = float(np.median(dist[bin_all == k]))
-    return centre, radii[bin_all], radii
-
-
-def _handle_points(rel_q: np.ndarray, excess: np.ndarray, min_count: float
-                   ) -> Optional[np.ndarray]:
-    """Select a mug handle: points outside the body, in the one angular sector they crowd.
-
-    Args:
-        rel_q: (N, 2) horizontal coordinates relative to the axis, metres.
-        excess: (N,) distance beyond the body radius (plus margin), metres; > 0 outside.
-        min_count: fewer selected points than this: no visible handle.
-
-    Returns:
-        (N,) bool selection, or None.
-    """
-    outside = excess > 0
-    if outside.sum() < min_count:
-        return None
-    angle = np.arctan2(rel_q[:, 1], rel_q[:, 0])
-    bins = 36
-    hist = np.bincount(((angle[outside] + np.pi) / (2 * np.pi) * bins).astype(int) % bins,
-                       weights=excess[outside], minlength=bins)
-    smooth = hist + 0.5 * (np.roll(hist, 1) + np.roll(hist, -1))
-    mode = (np.argmax(smooth) + 0.5) / bins * 2 * np.pi - np.pi
-    near = np.abs(np.angle(np.exp(1j * (angle - mode)))) < np.deg2rad(35)
-    handle = outside & near
-    return handle if handle.sum() >= min_count else None
-
-
-def _handle_direction(handle_q: np.ndarray) -> np.ndarray:
-    """Horizontal unit direction from the axis along a handle, from its (M, 2) points.
-
-    The camera sees one side face of the handle, which is parallel to the handle's
-    plane but offset from the axis: the strip's main direction is unbiased, the
-    centroid's direction is not. The centroid direction serves when the strip is short.
-    """
-    mean = handle_q.mean(axis=0)
-    towards = mean / max(np.linalg.norm(mean), 1e-9)
-    _, sv, vt = np.linalg.svd(handle_q - mean, full_matrices=False)
-    if len(sv) < 2 or sv[0] < 1.5 * sv[1]:
-        return towards
-    axis = vt[0] if vt[0] @ towards >= 0 else -vt[0]
-    return axis if axis @ towards > 0.7 else towards
 
 
 def _z_of(x_dir: np.ndarray) -> np.ndarray:
@@ -331,7 +135,7 @@ def estimate_instance(pts_cam: np.ndarray, class_id: int, plane: Plane) -> Insta
         pts, h = pts[keep], h[keep]
     if len(pts) < MIN_POINTS:
         return 'too_few_points'
-    e1, e2 = _plane_basis(n)
+    e1, e2 = plane_basis(n)
     q = np.column_stack([pts @ e1, pts @ e2])
     top = float(np.percentile(h, 99.5))
     low = float(np.percentile(h, 0.5))
@@ -344,7 +148,7 @@ def estimate_instance(pts_cam: np.ndarray, class_id: int, plane: Plane) -> Insta
         towards_back = np.array([0.0, 1.0])
     handle_visible = True
     if class_id in _REVOLUTION:
-        centre, r_point, radii = _revolution_fit(q, h, towards_back)
+        centre, r_point, radii = revolution_fit(q, h, towards_back)
         radius = float(np.nanmax(radii))
         dist = np.linalg.norm(q - centre, axis=1)
         x_dir = np.array([-towards_back[1], towards_back[0]])  # any horizontal axis
@@ -354,9 +158,9 @@ def estimate_instance(pts_cam: np.ndarray, class_id: int, plane: Plane) -> Insta
             # beyond the typical body radius (a lid or rim bin can fit a small radius).
             body = np.maximum(r_point, np.nanmedian(radii))
             excess = dist - body - max(0.003, 0.1 * radius)
-            handle = _handle_points(q - centre, excess, min_count=max(8, 0.005 * len(q)))
+            handle = handle_points(q - centre, excess, min_count=max(8, 0.005 * len(q)))
             if handle is not None:
-                x_dir = _handle_direction(q[handle] - centre)
+                x_dir = handle_direction(q[handle] - centre)
                 reach = float(np.percentile((q[handle] - centre) @ x_dir, 98))
             else:
                 handle_visible = False
