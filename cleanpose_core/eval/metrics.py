@@ -52,6 +52,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from cleanpose_core.categories import CATEGORIES, NUM_CATEGORIES, SYMMETRIC_CATEGORIES
+from cleanpose_core.eval.results_layout import read_result_frame, ResultFrame
 from cleanpose_core.geometry.boxes import oriented_box_iou
 
 log = logging.getLogger(__name__)
@@ -119,79 +120,6 @@ class NocsMetrics:
     curves: NocsCurves
     num_gt: dict = field(default_factory=dict)
     num_pred: dict = field(default_factory=dict)
-
-
-def _array(result: Mapping[str, Any], key: str, tail: tuple, frame: int,
-           dtype: type = np.float64) -> np.ndarray:
-    if key not in result:
-        raise ValueError(f'results[{frame}] has no {key!r}; NOCS results need pred_class_ids, '
-                         'pred_scores, pred_RTs, pred_scales, gt_class_ids, gt_RTs, gt_scales')
-    arr = np.asarray(result[key], dtype=dtype)
-    if arr.size == 0:
-        arr = arr.reshape((0,) + tail)
-    if arr.ndim != 1 + len(tail) or arr.shape[1:] != tail:
-        want = '(N' + ''.join(f', {d}' for d in tail) + ')'
-        raise ValueError(f'results[{frame}][{key!r}] must have shape {want}; got {arr.shape}')
-    return arr
-
-
-def _split_rt(RTs: np.ndarray, key: str, frame: int) -> tuple:
-    """Split (N, 4, 4) s*R|t matrices into R (N, 3, 3), s (N,), t (N, 3)."""
-    sR = RTs[:, :3, :3]
-    det = np.linalg.det(sR) if len(sR) else np.zeros(0)
-    if np.any(~(det > 0)):
-        bad = int(np.flatnonzero(~(det > 0))[0])
-        raise ValueError(f'results[{frame}][{key!r}][{bad}]: the top-left 3x3 must be s*R with '
-                         f's > 0 and R a rotation; got determinant {det[bad]:.3g}')
-    s = np.cbrt(det)
-    return sR / s[:, None, None], s, RTs[:, :3, 3]
-
-
-@dataclass(frozen=True)
-class _Frame:
-    pred_ids: np.ndarray
-    scores: np.ndarray
-    pred_R: np.ndarray
-    pred_s: np.ndarray
-    pred_t: np.ndarray
-    pred_size: np.ndarray
-    gt_ids: np.ndarray
-    gt_R: np.ndarray
-    gt_s: np.ndarray
-    gt_t: np.ndarray
-    gt_size: np.ndarray
-    handle: np.ndarray
-
-
-def _read_frame(result: Mapping[str, Any], k: int) -> _Frame:
-    if not isinstance(result, Mapping):
-        raise TypeError(f'results[{k}] must be a dict in the NOCS results layout; '
-                        f'got {type(result).__name__}')
-    pred_ids = _array(result, 'pred_class_ids', (), k, np.int64)
-    scores = _array(result, 'pred_scores', (), k)
-    pred_RTs = _array(result, 'pred_RTs', (4, 4), k)
-    pred_size = _array(result, 'pred_scales', (3,), k)
-    gt_ids = _array(result, 'gt_class_ids', (), k, np.int64)
-    gt_RTs = _array(result, 'gt_RTs', (4, 4), k)
-    gt_size = _array(result, 'gt_scales', (3,), k)
-    if 'gt_handle_visibility' in result:
-        handle = _array(result, 'gt_handle_visibility', (), k, np.int64)
-    else:
-        handle = np.ones(len(gt_ids), dtype=np.int64)
-    for name, n_pred in (('pred_scores', len(scores)), ('pred_RTs', len(pred_RTs)),
-                         ('pred_scales', len(pred_size))):
-        if n_pred != len(pred_ids):
-            raise ValueError(f'results[{k}][{name!r}] has {n_pred} rows but pred_class_ids has '
-                             f'{len(pred_ids)}')
-    for name, n_gt in (('gt_RTs', len(gt_RTs)), ('gt_scales', len(gt_size)),
-                       ('gt_handle_visibility', len(handle))):
-        if n_gt != len(gt_ids):
-            raise ValueError(f'results[{k}][{name!r}] has {n_gt} rows but gt_class_ids has '
-                             f'{len(gt_ids)}')
-    pred_R, pred_s, pred_t = _split_rt(pred_RTs, 'pred_RTs', k)
-    gt_R, gt_s, gt_t = _split_rt(gt_RTs, 'gt_RTs', k)
-    return _Frame(pred_ids, scores, pred_R, pred_s, pred_t, pred_size,
-                  gt_ids, gt_R, gt_s, gt_t, gt_size, handle)
 
 
 def _is_symmetric(class_id: int, handle_visible: int) -> bool:
@@ -343,7 +271,7 @@ class _Pool:
     num_pred: int = 0
 
 
-def _score_category(f: _Frame, cid: int, pool: _Pool) -> None:
+def _score_category(f: ResultFrame, cid: int, pool: _Pool) -> None:
     p_idx = np.flatnonzero(f.pred_ids == cid)
     g_idx = np.flatnonzero(f.gt_ids == cid)
     pool.num_gt += len(g_idx)
@@ -406,7 +334,7 @@ def compute_nocs_metrics(results: Sequence[Mapping[str, Any]]) -> NocsMetrics:
     """
     pools = {cid: _Pool() for cid in range(1, NUM_CATEGORIES + 1)}
     for k, result in enumerate(results):
-        frame = _read_frame(result, k)
+        frame = read_result_frame(result, k)
         for cid, pool in pools.items():
             _score_category(frame, cid, pool)
     n_iou, n_pose = len(IOU_THRESHOLDS), len(_POSE_DEG)
@@ -442,7 +370,7 @@ def compute_nocs_metrics(results: Sequence[Mapping[str, Any]]) -> NocsMetrics:
                        num_pred={CATEGORIES[c - 1]: p.num_pred for c, p in pools.items()})
 
 
-def _pair_frame(f: _Frame, result: Mapping[str, Any]) -> list:
+def _pair_frame(f: ResultFrame, result: Mapping[str, Any]) -> list:
     """Return (pred index, gt index) pairs: one prediction per ground-truth instance."""
     if 'pred_gt_index' in result:
         idx = np.asarray(result['pred_gt_index'], dtype=np.int64).reshape(-1)
@@ -480,7 +408,7 @@ def per_instance_errors(results: Sequence[Mapping[str, Any]]) -> list:
     """
     rows = []
     for k, result in enumerate(results):
-        f = _read_frame(result, k)
+        f = read_result_frame(result, k)
         for i, j in _pair_frame(f, result):
             cid = int(f.gt_ids[j])
             sym = _is_symmetric(cid, int(f.handle[j]) if cid == _MUG_ID else 1)
