@@ -219,6 +219,7 @@ class PipelineConfig:
     track_max_distance: float = 0.15  # (float) track gate on 3D centre distance, metres
     track_max_missed: int = 5       # (int) frames a track survives without a match
     seed: int = 0                   # (int) seed of the per-instance point sampling
+    trace_network: bool = True      # (bool) run the network as a frozen TorchScript trace
 
     def __post_init__(self) -> None:
         for key, (low, high) in PIPELINE_RANGES.items():

@@ -167,6 +167,9 @@ PARAMS = (
     _pipeline('track_max_distance', 'double'),
     _pipeline('track_max_missed', 'int'),
     _pipeline('seed', 'int'),
+    _pipeline('trace_network', 'bool', description='run the pose network as a frozen '
+              'TorchScript trace made at start-up (faster on the CPU; falls back to eager '
+              'with a warning when tracing fails)'),
     ParamSpec('color_topic', 'string', '/camera/camera/color/image_raw',
               'colour image (rgb8, bgr8, rgba8, bgra8 or mono8)'),
     ParamSpec('depth_topic', 'string', '/camera/camera/aligned_depth_to_color/image_raw',

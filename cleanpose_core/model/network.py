@@ -189,9 +189,9 @@ class CleanPoseNet(nn.Module):
         Raises:
             ValueError: category ids outside 1..6, NaN/inf points, bad pixel indices.
         """
-        inp = self._check_input(inp)
+        inp = self.check_input(inp)
         if len(inp) == 0:
-            return self._empty_output(inp)
+            return self.empty_output(inp)
         was_training = self.training
         self.eval()
         try:
@@ -199,6 +199,16 @@ class CleanPoseNet(nn.Module):
                 out = self.forward(inp)
         finally:
             self.train(was_training)
+        return self.pose_output(out, inp)
+
+    def pose_output(self, out: ForwardOutput, inp: PoseInput) -> PoseOutput:
+        """Turn an eval-mode forward pass into the reported poses.
+
+        Args:
+            out: forward outputs (anything with ForwardOutput's pose, keypoint,
+                reconstruction and point_nocs attributes).
+            inp: the checked input of that pass.
+        """
         R = out.R_cam_obj
         if out.point_nocs is not None:
             # Rotation of the dense NOCS fit (the regressed one where the fit degenerates);
@@ -211,7 +221,8 @@ class CleanPoseNet(nn.Module):
                           keypoint_nocs=out.keypoint_nocs,
                           reconstruction_nocs=out.reconstruction_nocs)
 
-    def _empty_output(self, inp: PoseInput) -> PoseOutput:
+    def empty_output(self, inp: PoseInput) -> PoseOutput:
+        """The PoseOutput of zero instances (dtype and device of inp)."""
         like = dict(device=inp.points.device, dtype=inp.points.dtype)
         k = self.cfg.num_keypoints
         return PoseOutput(R_cam_obj=torch.zeros(0, 3, 3, **like),
@@ -222,8 +233,8 @@ class CleanPoseNet(nn.Module):
                           reconstruction_nocs=torch.zeros(0, k * self.cfg.recon_points, 3,
                                                           **like))
 
-    def _check_input(self, inp: PoseInput) -> PoseInput:
-        """Validate the input and cast it to the network's dtype."""
+    def check_input(self, inp: PoseInput) -> PoseInput:
+        """Validate the input and cast it to the network's dtype (ValueError/TypeError)."""
         if not isinstance(inp, PoseInput):
             raise TypeError(f'inp must be a PoseInput; got {type(inp).__name__}')
         ids = inp.category_ids
@@ -270,7 +281,7 @@ class CleanPoseNet(nn.Module):
             ValueError: bad input, or target of another batch size.
             WeightsError: distillation is on but no teacher can be loaded.
         """
-        inp = self._check_input(inp)
+        inp = self.check_input(inp)
         if len(target) != len(inp):
             raise ValueError(f'target has {len(target)} instances; input has {len(inp)}')
         self.train()
@@ -335,7 +346,7 @@ class CleanPoseNet(nn.Module):
     @torch.no_grad()
     def dictionary_features(self, inp: PoseInput) -> Tensor:
         """Return pooled keypoint features (B, D), as the dictionary stores them (eval mode)."""
-        inp = self._check_input(inp)
+        inp = self.check_input(inp)
         was_training = self.training
         self.eval()
         try:
@@ -380,7 +391,7 @@ class CleanPoseNet(nn.Module):
         orthonormal projection (seed 0, not learned) maps it to D. The result is
         rescaled to the RMS of the network's own pooled keypoint features.
         """
-        inp = self._check_input(inp)
+        inp = self.check_input(inp)
         teacher = self.teacher()
         emb = teacher(inp.points.to(next(teacher.parameters()).dtype)).to(inp.points.dtype)
         t_dim, dim = emb.shape[1], self.cfg.dim

@@ -36,6 +36,7 @@ from cleanpose_core.config import DEFAULT_SEGMENTER, DEFAULT_WEIGHTS, PipelineCo
     resolve_device
 from cleanpose_core.data.instances import extract_instance, stack_instances
 from cleanpose_core.errors import ConfigError, WeightsError
+from cleanpose_core.model.traced import traced_or_eager
 from cleanpose_core.model.weights import load_weights
 from cleanpose_core.pipeline.results import Frame, FrameResult
 from cleanpose_core.pipeline.segmenter import (Detection2D, Segmentation, Segmenter,
@@ -101,6 +102,9 @@ class PosePipeline:
                  segmenter: Optional[Segmenter] = None,
                  device: torch.device | str = 'cpu') -> None:
         self.net = net.to(device).eval()
+        # The network never changes here, so a frozen trace of it can serve (faster on
+        # the CPU); traced_or_eager falls back to the network itself when tracing fails.
+        self.predictor = traced_or_eager(self.net) if cfg.trace_network else self.net
         self.cfg = cfg
         self.segmenter = segmenter
         self.device = torch.device(device)
@@ -271,7 +275,7 @@ class PosePipeline:
         if n:
             inp = stack_instances(samples, cat_ids.tolist()).to(self.device)
             with torch.inference_mode():
-                out = self.net.predict(inp)
+                out = self.predictor.predict(inp)
                 R = out.R_cam_obj.double().cpu().numpy()
                 t = out.t_cam_obj.double().cpu().numpy()
                 scales = out.scales.double().cpu().numpy()

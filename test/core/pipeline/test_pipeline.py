@@ -25,6 +25,7 @@ import torch
 
 from cleanpose_core.config import PipelineConfig
 from cleanpose_core.errors import ConfigError, WeightsError
+from cleanpose_core.model.traced import TracedPredictor
 from cleanpose_core.pipeline.draw import draw_result
 from cleanpose_core.pipeline.pipeline import check_frame, PosePipeline, STAGES
 from cleanpose_core.pipeline.results import Frame
@@ -84,17 +85,25 @@ def test_timings_cover_every_stage(gt_pipeline):
     assert stages <= res.timings_ms['total'] + 1e-6
 
 
-def test_one_network_call_per_frame(gt_pipeline):
-    # predict() calls forward() directly, so hook a head that runs once per forward.
+def test_one_network_call_per_frame(gt_pipeline, monkeypatch):
     calls = []
-    handle = gt_pipeline.net.pose_head.register_forward_hook(
-        lambda module, args, out: calls.append(int(args[0].shape[0])))
-    try:
-        frame, seg = box_scene(5, width=200)
-        gt_pipeline(frame, seg)
-    finally:
-        handle.remove()
+    predict = gt_pipeline.predictor.predict
+    monkeypatch.setattr(gt_pipeline.predictor, 'predict',
+                        lambda inp: calls.append(len(inp)) or predict(inp))
+    frame, seg = box_scene(5, width=200)
+    gt_pipeline(frame, seg)
     assert calls == [5]
+
+
+def test_pipeline_runs_the_traced_network_unless_told_not_to(gt_pipeline):
+    assert isinstance(gt_pipeline.predictor, TracedPredictor)
+    eager = PosePipeline(gt_pipeline.net, replace(gt_pipeline.cfg, trace_network=False))
+    assert eager.predictor is eager.net
+    frame, seg = box_scene(3)
+    gt_pipeline.reset()
+    a, b = gt_pipeline(frame, seg), eager(frame, seg)
+    np.testing.assert_allclose(a.t_cam_obj, b.t_cam_obj, atol=1e-5)
+    np.testing.assert_allclose(a.R_cam_obj, b.R_cam_obj, atol=1e-4)
 
 
 def test_track_ids_stable_over_repeated_frames(gt_pipeline):
