@@ -181,7 +181,9 @@ def test_benchmark_row_and_table(paths):
     assert set(row['stages']) == {'segment', 'instances', 'network', 'track'}
     assert row['stages']['segment']['median'] > 0.0         # the segmenter really ran
     assert row['end_to_end_ms']['median'] <= row['end_to_end_ms']['p90']
-    assert row['fps'] == pytest.approx(1000.0 / row['end_to_end_ms']['median'], rel=1e-2)
+    # fps is rounded to 2 decimals, more than 1 % of a heavily loaded machine's 0.2 fps.
+    assert row['fps'] == pytest.approx(1000.0 / row['end_to_end_ms']['median'], rel=1e-2,
+                                       abs=0.006)
     table = format_table({'cpu': {'3': row}, 'info': {}})
     assert table.splitlines()[2].startswith('| cpu | 3 |')
 
