@@ -23,7 +23,10 @@ metadata, loadable without unpickling), scores that file with ultralytics' valid
 on the test split and writes OUT/summary.json (mask and box mAP50, mAP50-95).
 --ship also installs it as the default segmenter (cleanpose_core/weights/).
 Extra ultralytics training arguments go as yolo.KEY=VALUE (e.g. yolo.mosaic=0.5).
-On the CPU training uses workers=0 and amp=False.
+On the CPU training uses workers=0 and amp=False. Note that ultralytics'
+yolo.fraction=F keeps the *first* F of the sorted training images, the same ones in
+every epoch and every run: shorten a run with fewer epochs instead, so that it sees
+the whole set.
 
 Examples:
   cleanpose train-segmenter --data data/synth --epochs 30 --imgsz 320 --out runs/seg
