@@ -33,7 +33,7 @@ from cleanpose_core.geometry.symmetry import view_canonical_rotation
 from cleanpose_core.model.distill import distillation_loss
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cleanpose_core.model.network import ForwardOutput
+    from cleanpose_core.model.outputs import ForwardOutput
 
 __all__ = ['LossOutput', 'LossWeights', 'chamfer_distance', 'nearest_distance',
            'keypoint_diversity', 'rotation_loss', 'soft_bin_targets', 'compute_losses']

@@ -36,7 +36,8 @@ import torch
 from torch import nn, Tensor
 
 from cleanpose_core.batch import PoseInput
-from cleanpose_core.model.network import CleanPoseNet, PoseOutput
+from cleanpose_core.model.network import CleanPoseNet
+from cleanpose_core.model.outputs import PoseOutput
 
 __all__ = ['TracedPredictor', 'traced_or_eager', 'example_input']
 
