@@ -100,7 +100,6 @@ class TracedPredictor:
 
     def __init__(self, net: CleanPoseNet) -> None:
         self.net = net.eval()
-        self.cfg = net.cfg
         device = next(net.parameters()).device
         example = example_input(net, 2).to(device)
         with torch.no_grad(), warnings.catch_warnings():

@@ -191,10 +191,8 @@ class _Run:
                  self.device, f', amp {self.amp_dtype}' if self.amp_dtype else '')
 
     def _seed_dictionary(self) -> None:
-        """Load the teacher (distillation) and seed the confounder dictionary (fresh runs)."""
+        """Seed the confounder dictionary (fresh runs; the teacher is loaded in run())."""
         cfg = self.cfg.model
-        if cfg.distill:
-            self.net.teacher()  # fail now, not at the first step, when it is missing
         if not cfg.front_door:
             return
         gen = torch.Generator().manual_seed(self.cfg.train.seed)
@@ -223,8 +221,6 @@ class _Run:
             raise ConfigError(f'train.init={path}: its model config differs from the run '
                               f'config in {diff}; fine-tuning keeps the architecture')
         load_state_strict(self.net, tensors, path)
-        if self.cfg.model.distill:
-            self.net.teacher()
         log.info('initialised from %s (parameters and confounder dictionary)', path)
 
     # ------------------------------------------------------------------ state
@@ -367,6 +363,8 @@ class _Run:
         self.best_score: Optional[float] = None
         self.last_eval: Optional[dict] = None
         self.nonfinite = 0
+        if cfg.model.distill:
+            self.net.teacher()  # fail now, not at the first step, when it is missing
         if self.resume:
             self._restore()
         elif cfg.train.init:
