@@ -56,8 +56,11 @@ class DataConfig:
     val_split: str = 'test'         # (str) split used for periodic evaluation
     max_val_frames: int = 50        # (int) frames of val_split scored during training, 0 = all
     workers: int = 0                # (int) DataLoader worker processes
+    mask_noise: float = 0.0         # (float) share of training masks given segmenter-like errors
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.mask_noise <= 1.0:
+            raise ConfigError(f'data.mask_noise must be in [0, 1]; got {self.mask_noise}')
         if self.workers < 0:
             raise ConfigError(f'data.workers must be >= 0; got {self.workers}')
         if self.max_val_frames < 0:

@@ -36,6 +36,7 @@ from torch.utils.data import Dataset
 from cleanpose_core.batch import PoseInput, PoseTarget
 from cleanpose_core.categories import category_id, SYMMETRIC_CATEGORIES
 from cleanpose_core.data.instances import extract_instance, InstanceSample, stack_instances
+from cleanpose_core.data.mask_noise import perturb_mask
 from cleanpose_core.data.nocs import FrameRecord, NocsSplit
 from cleanpose_core.errors import DataError
 from cleanpose_core.fileio import atomic_path
@@ -63,12 +64,20 @@ def symmetric_flags(class_ids: np.ndarray, handle_visibility: np.ndarray) -> np.
             | ((class_ids == _MUG) & (handle == 0)))
 
 
-def _instance_nocs(record: FrameRecord, i: int, sample: InstanceSample) -> np.ndarray:
-    """NOCS coordinate of each sampled point: the NOCS map, else the inverse gt pose."""
-    if record.coord is not None:
-        return record.coord[sample.rows, sample.cols].astype(np.float32)
+def _instance_nocs(record: FrameRecord, i: int, sample: InstanceSample,
+                   gt_mask: np.ndarray) -> np.ndarray:
+    """NOCS coordinate of each sampled point: the NOCS map, else the inverse gt pose.
+
+    Points whose pixel is outside the instance's ground-truth mask (a perturbed mask's
+    bleed onto the table or a neighbour) always get the inverse gt pose: where they lie
+    in the object's canonical frame, outside its box.
+    """
     pts_obj = (sample.points - record.translations[i]) @ record.rotations[i]
-    return (pts_obj / record.scales[i]).astype(np.float32)
+    nocs = (pts_obj / record.scales[i]).astype(np.float32)
+    if record.coord is not None:
+        inside = gt_mask[sample.rows, sample.cols]
+        nocs[inside] = record.coord[sample.rows[inside], sample.cols[inside]]
+    return nocs
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,7 @@ class CacheSummary:
 def build_instance_cache(split: NocsSplit, out_path: Union[str, Path], num_points: int,
                          crop_size: int, max_points: Optional[int] = None,
                          min_points: int = 32, seed: int = 0,
-                         max_frames: int = 0) -> CacheSummary:
+                         max_frames: int = 0, mask_noise: float = 0.0) -> CacheSummary:
     """Preprocess every labelled instance of a split into one .npz file.
 
     Stored per instance (M instances, P = max_points, S = crop_size): points (M, P, 3)
@@ -110,6 +119,8 @@ def build_instance_cache(split: NocsSplit, out_path: Union[str, Path], num_point
         min_points: instances with fewer valid points are skipped.
         seed: seed of the point sampling.
         max_frames: read at most this many frames; 0 = all.
+        mask_noise: fraction of the instances whose mask gets segmenter-like edge
+            errors (data.mask_noise.perturb_mask) before the points are extracted.
 
     Returns:
         A CacheSummary.
@@ -122,8 +133,11 @@ def build_instance_cache(split: NocsSplit, out_path: Union[str, Path], num_point
     if num_points < 1 or crop_size < 1 or max_points < num_points:
         raise ValueError(f'need num_points >= 1, crop_size >= 1 and max_points >= num_points; '
                          f'got {num_points}, {crop_size}, {max_points}')
+    if not 0.0 <= mask_noise <= 1.0:
+        raise ValueError(f'mask_noise must be in [0, 1]; got {mask_noise}')
     out_path = Path(out_path)
     rng = np.random.default_rng(seed)
+    noise_rng = np.random.default_rng([seed, 1])
     columns: dict[str, list] = {key: [] for key in _PER_INSTANCE}
     skipped: dict[str, int] = {}
     frames = len(split) if not max_frames else min(max_frames, len(split))
@@ -131,7 +145,11 @@ def build_instance_cache(split: NocsSplit, out_path: Union[str, Path], num_point
         record = split[f]
         symmetric = symmetric_flags(record.class_ids, record.handle_visibility)
         for i in range(len(record)):
-            sample = extract_instance(record.color, record.depth, record.instance_mask(i),
+            gt_mask = record.instance_mask(i)
+            mask = gt_mask
+            if mask_noise and noise_rng.random() < mask_noise:
+                mask = perturb_mask(gt_mask, noise_rng)
+            sample = extract_instance(record.color, record.depth, mask,
                                       record.K, max_points, crop_size, rng=rng,
                                       min_points=min_points)
             if isinstance(sample, str):
@@ -140,7 +158,7 @@ def build_instance_cache(split: NocsSplit, out_path: Union[str, Path], num_point
                           record.instance_ids[i], sample)
                 continue
             columns['points'].append(sample.points)
-            columns['nocs'].append(_instance_nocs(record, i, sample))
+            columns['nocs'].append(_instance_nocs(record, i, sample, gt_mask))
             columns['rgb'].append(np.rint(sample.rgb * 255).astype(np.uint8))
             columns['pixel_index'].append(sample.pixel_index.astype(np.int32))
             columns['category_ids'].append(record.class_ids[i])
@@ -176,6 +194,7 @@ def build_instance_cache(split: NocsSplit, out_path: Union[str, Path], num_point
         'num_points': np.int64(num_points),
         'max_points': np.int64(max_points),
         'crop_size': np.int64(crop_size),
+        'mask_noise': np.float64(mask_noise),
         'source': np.asarray(str(split.split_dir)),
     }
     with atomic_path(out_path) as tmp, open(tmp, 'wb') as f:

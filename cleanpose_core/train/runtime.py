@@ -153,8 +153,9 @@ def prepare_instance_cache(cfg: CleanPoseConfig, split_name: str,
     """Return an up-to-date instance cache of a split, building it when needed.
 
     The cache lives in train.cache_dir (default <data.root>/cache, or fallback_dir when
-    the data root is read-only) as <split>_p<max_points>_s<crop_size>.npz; it is reused
-    while it is newer than every _label.pkl of the split.
+    the data root is read-only) as <split>_p<max_points>_s<crop_size>.npz (with
+    _mn<mask_noise> appended when data.mask_noise perturbs masks); it is reused while it is
+    newer than every _label.pkl of the split.
 
     Raises:
         DataError: the split is missing or has no usable instance.
@@ -165,14 +166,16 @@ def prepare_instance_cache(cfg: CleanPoseConfig, split_name: str,
     cache_dir = Path(cfg.train.cache_dir) if cfg.train.cache_dir else root / 'cache'
     if not cfg.train.cache_dir and not os.access(root, os.W_OK):
         cache_dir = fallback_dir
-    path = cache_dir / f'{split_name}_p{max_points}_s{cfg.model.crop_size}.npz'
+    noise = cfg.data.mask_noise
+    suffix = f'_mn{noise:g}' if noise else ''
+    path = cache_dir / f'{split_name}_p{max_points}_s{cfg.model.crop_size}{suffix}.npz'
     if path.is_file() and path.stat().st_mtime >= _newest_label_mtime(split.split_dir):
         log.info('reusing instance cache %s', path)
         return path
     log.info('building the instance cache of %s (%d frames) in %s', split.split_dir,
              len(split), path)
     build_instance_cache(split, path, cfg.model.num_points, cfg.model.crop_size,
-                         max_points=max_points, seed=0)
+                         max_points=max_points, seed=0, mask_noise=noise)
     return path
 
 

@@ -151,3 +151,13 @@ def test_float_override_in_exponent_notation():
     assert load_config(None, ['train.lr=5e-4']).train.lr == pytest.approx(5e-4)
     with pytest.raises(ConfigError, match='train.lr must be a float'):
         load_config(None, ['train.lr=fast'])
+
+
+def test_mask_noise_trains_from_its_own_cache(tiny_data, tmp_path):
+    """data.mask_noise builds (and names) a separate instance cache; the clean one stays."""
+    cache_dir = tmp_path / 'cache'
+    train(_cfg(tiny_data, 'train.epochs=1', f'train.cache_dir={cache_dir}',
+               'data.mask_noise=0.5'), tmp_path / 'run')
+    assert [p.name for p in cache_dir.iterdir()] == ['train_p128_s16_mn0.5.npz']
+    with pytest.raises(ConfigError, match='mask_noise'):
+        _cfg(tiny_data, 'data.mask_noise=2')
