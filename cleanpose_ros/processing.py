@@ -24,8 +24,11 @@ from dataclasses import dataclass
 import time
 from typing import Any, Callable, Optional
 
+import numpy as np
+
 from cleanpose_core.pipeline.results import Frame, FrameResult
-from cleanpose_ros.conversions import InputTopics, make_header, MessageError, msgs_to_frame
+from cleanpose_ros.conversions import (depth_to_image, InputTopics, K_to_camera_info,
+                                       make_header, MessageError, msgs_to_frame, rgb_to_image)
 from cleanpose_ros.msg_types import MessageTypes
 from cleanpose_ros.outputs import (MarkerState, OutputMessages, PipelineStats,
                                    result_to_messages, stats_to_diagnostics)
@@ -107,6 +110,35 @@ class FrameProcessor:
         convert_ms += (time.perf_counter() - start) * 1e3
         self.stats.add_result(result, convert_ms)
         return Outcome(frame=frame, result=result, outputs=outputs)
+
+    def warm_message_code(self) -> None:
+        """Build and (de)serialise one message of every type this processor handles.
+
+        rosbags generates each type's CDR code on first use (tens of milliseconds per
+        type); doing it here keeps that one-off cost out of the first frame. Nothing is
+        counted and the marker state is left as it was.
+        """
+        if self.types.typestore is None:  # rclpy: nothing is generated lazily here
+            return
+        frame = Frame(np.zeros((4, 4, 3), np.uint8), np.ones((4, 4), np.float32),
+                      np.array([[4.0, 0, 2], [0, 4.0, 2], [0, 0, 1]]), stamp_ns=1,
+                      frame_id='warm_up')
+        result = FrameResult(
+            category_ids=np.array([1]), scores=np.array([1.0]), R_cam_obj=np.eye(3)[None],
+            t_cam_obj=np.array([[0.0, 0.0, 1.0]]), scales=np.array([0.1]),
+            sizes=np.full((1, 3), 3 ** -0.5), boxes_xyxy=np.array([[0.0, 0.0, 2.0, 2.0]]),
+            track_ids=np.array([1]))
+        header = make_header(self.types, frame.stamp_ns, frame.frame_id)
+        outputs = result_to_messages(self.types, frame, result, header, MarkerState(),
+                                     self.options.tf_prefix, self.options.publish_debug_image)
+        messages = [outputs.detections, outputs.objects, outputs.markers, outputs.tf,
+                    self.diagnostics(1), rgb_to_image(self.types, frame.color, header),
+                    depth_to_image(self.types, frame.depth, header),
+                    K_to_camera_info(self.types, frame.K, 4, 4, header)]
+        if outputs.debug_image is not None:
+            messages.append(outputs.debug_image)
+        for msg in messages:
+            self.types.typestore.deserialize_cdr(self.types.serialize(msg), msg.__msgtype__)
 
     def diagnostics(self, stamp_ns: int, node_name: str = 'cleanpose_pose_node') -> Any:
         """Return the diagnostics message of the counters so far."""

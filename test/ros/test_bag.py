@@ -110,6 +110,11 @@ def test_bag_outputs_equal_the_node_messages(weights, in_bag, tmp_path, T):
     summary = process_bag(in_bag, tmp_path / 'out', _pipeline(weights, 2), params)
     assert (summary.frames, summary.objects, summary.unmatched) == (FRAMES, 2 * FRAMES, 0)
     assert summary.rejected == {} and summary.pipeline_ms > 0
+    assert 0 < summary.setup_s < summary.wall_s
+    pipeline_s = summary.pipeline_ms / 1e3
+    assert summary.overhead == pytest.approx(
+        (summary.wall_s - summary.setup_s - pipeline_s) / pipeline_s)
+    assert summary.total_overhead > summary.overhead
     out, inp = _read(tmp_path / 'out'), _read(in_bag)
     for topic, msgs in inp.items():   # inputs copied byte for byte
         assert [m[2] for m in out[topic]] == [m[2] for m in msgs]
@@ -134,6 +139,14 @@ def test_bag_outputs_equal_the_node_messages(weights, in_bag, tmp_path, T):
             assert T.serialize(getattr(outcome.outputs, key)) == out[topic][k][2], key
     diag = out['/diagnostics'][-1][1].status[0]
     assert {kv.key: kv.value for kv in diag.values}['frames_processed'] == str(FRAMES)
+
+
+def test_warm_message_code_counts_nothing(weights, T):
+    processor = FrameProcessor(_pipeline(weights, 2), T, NodeOptions(publish_debug_image=True))
+    processor.warm_message_code()
+    assert processor.stats.received == 0 and processor.stats.processed == 0
+    assert not any(processor.stats.rejected.values()) and processor.last_stamp_ns is None
+    assert processor.marker_state.previous_ids == set()
 
 
 def test_sqlite3_input(weights, in_bag, tmp_path):
