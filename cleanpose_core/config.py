@@ -108,6 +108,30 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class LossWeights:
+    """Weights of the training loss terms (the total is their weighted sum)."""
+
+    rot: float = 1.0                # (float) rotation (symmetry-aware chordal distance)
+    trans: float = 1.0              # (float) translation L1 / observed-point radius
+    scale: float = 1.0              # (float) metric scale L1 / observed-point radius
+    size: float = 1.0               # (float) normalised extents L1
+    kp_nocs: float = 1.0            # (float) keypoint NOCS L1
+    kp_nocs_ce: float = 0.1         # (float) keypoint NOCS bin cross-entropy
+    kp_surface: float = 0.5         # (float) keypoints stay on the observed surface
+    kp_diversity: float = 1.0       # (float) keypoints spread apart
+    recon: float = 1.0              # (float) Chamfer distance of the reconstruction
+    point_nocs: float = 3.0         # (float) dense per-point NOCS smooth L1
+    residual: float = 0.01          # (float) size of the distillation residual
+    distill: float = 0.5            # (float) student-teacher embedding distance
+    diversity_margin: float = 0.2   # (float) keypoint spacing, fraction of the RMS radius
+
+    def __post_init__(self) -> None:
+        negative = [f.name for f in fields(self) if getattr(self, f.name) < 0]
+        if negative:
+            raise ConfigError(f'train.loss weights must be >= 0; got negative {negative}')
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Optimisation schedule and bookkeeping of cleanpose train."""
 
@@ -125,6 +149,7 @@ class TrainConfig:
     grad_clip: float = 5.0          # (float) clip the gradient norm to this, 0 = off
     cache_dir: str = ''             # (str) instance caches; '' = <data.root>/cache
     init: str = ''                  # (str) weights to fine-tune ('shipped' = default); '' = random
+    loss: LossWeights = field(default_factory=LossWeights)  # weights of the loss terms
 
     def __post_init__(self) -> None:
         for key in ('epochs', 'batch_size', 'checkpoint_every'):

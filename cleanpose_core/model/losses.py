@@ -29,6 +29,7 @@ from torch import Tensor
 import torch.nn.functional as F
 
 from cleanpose_core.batch import PoseTarget
+from cleanpose_core.config import LossWeights
 from cleanpose_core.geometry.symmetry import view_canonical_rotation
 from cleanpose_core.model.distill import distillation_loss
 
@@ -45,25 +46,6 @@ class LossOutput:
 
     total: Tensor
     terms: dict
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the loss terms (the total is their weighted sum)."""
-
-    rot: float = 1.0
-    trans: float = 1.0
-    scale: float = 1.0
-    size: float = 1.0
-    kp_nocs: float = 1.0
-    kp_nocs_ce: float = 0.1
-    kp_surface: float = 0.5
-    kp_diversity: float = 1.0
-    recon: float = 1.0
-    point_nocs: float = 3.0
-    residual: float = 0.01
-    distill: float = 0.5
-    diversity_margin: float = 0.2    # normalised units (fraction of the RMS radius)
 
 
 def nearest_distance(a: Tensor, b: Tensor) -> Tensor:

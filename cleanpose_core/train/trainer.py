@@ -168,6 +168,7 @@ class _Run:
     def _build_model(self) -> None:
         cfg = self.cfg
         self.net = CleanPoseNet(cfg.model).to(self.device)
+        self.net.loss_weights = cfg.train.loss
         decay, no_decay = [], []
         for p in self.net.parameters():
             if p.requires_grad:

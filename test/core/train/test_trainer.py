@@ -22,7 +22,7 @@ from conftest import assert_same_state, make_tiny_dataset, TINY_MODEL
 import pytest
 from safetensors.torch import load_file
 
-from cleanpose_core.config import load_config
+from cleanpose_core.config import load_config, LossWeights
 from cleanpose_core.errors import ConfigError, DataError
 from cleanpose_core.model.weights import load_weights
 from cleanpose_core.train.checkpoint import load_checkpoint
@@ -161,3 +161,16 @@ def test_mask_noise_trains_from_its_own_cache(tiny_data, tmp_path):
     assert [p.name for p in cache_dir.iterdir()] == ['train_p128_s16_mn0.5.npz']
     with pytest.raises(ConfigError, match='mask_noise'):
         _cfg(tiny_data, 'data.mask_noise=2')
+
+
+def test_loss_weights_come_from_the_config(tiny_data, tmp_path):
+    """train.loss.<term>=0 takes that term out of the logged total."""
+    run = tmp_path / 'run'
+    train(_cfg(tiny_data, 'train.epochs=1', 'train.loss.rot=0', 'train.loss.point_nocs=0'), run)
+    line = json.loads((run / 'metrics.jsonl').read_text().splitlines()[0])
+    loss = line['loss']
+    others = sum(value * getattr(LossWeights(), name) for name, value in loss.items()
+                 if name not in ('total', 'rot', 'point_nocs'))
+    assert loss['rot'] > 0 and loss['total'] == pytest.approx(others, rel=1e-3)
+    with pytest.raises(ConfigError, match='>= 0'):
+        _cfg(tiny_data, 'train.loss.trans=-1')
