@@ -33,7 +33,7 @@ _WHERE = {
     'Tracker': 'tracker', 'Tracked': 'tracker',
     'Detection2D': 'segmenter', 'Segmentation': 'segmenter', 'Segmenter': 'segmenter',
     'YoloSegmenter': 'segmenter', 'GtMaskSegmenter': 'segmenter',
-    'save_segmenter': 'segmenter', 'load_segmenter_model': 'segmenter',
+    'save_segmenter': 'segmenter_weights', 'load_segmenter_model': 'segmenter_weights',
     'draw_result': 'draw',
 }
 

@@ -54,8 +54,8 @@ from cleanpose_core.fileio import atomic_write_json
 from cleanpose_core.pipeline.demo import synth_spec
 from cleanpose_core.pipeline.pipeline import PosePipeline, STAGES
 from cleanpose_core.pipeline.results import Frame
-from cleanpose_core.pipeline.segmenter import (
-    GtMaskSegmenter, prepare_ultralytics, save_segmenter, Segmentation, YoloSegmenter)
+from cleanpose_core.pipeline.segmenter import GtMaskSegmenter, Segmentation, YoloSegmenter
+from cleanpose_core.pipeline.segmenter_weights import prepare_ultralytics, save_segmenter
 
 __all__ = ['add_arguments', 'run', 'bench_frames', 'benchmark', 'format_table', 'TimedGtSegmenter',
            'percentiles']

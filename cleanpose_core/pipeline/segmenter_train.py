@@ -48,7 +48,7 @@ import yaml
 from cleanpose_core.config import DEFAULT_SEGMENTER
 from cleanpose_core.errors import ConfigError, WeightsError
 from cleanpose_core.fileio import atomic_path, atomic_write_json
-from cleanpose_core.pipeline.segmenter import (
+from cleanpose_core.pipeline.segmenter_weights import (
     load_segmenter_model, prepare_ultralytics, save_segmenter, to_ultralytics_device)
 
 __all__ = ['add_arguments', 'run', 'train_segmenter', 'validate_segmenter']

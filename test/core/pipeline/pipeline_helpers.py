@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from cleanpose_core.categories import CATEGORIES
-from cleanpose_core.pipeline.segmenter import prepare_ultralytics, save_segmenter
+from cleanpose_core.pipeline.segmenter_weights import prepare_ultralytics, save_segmenter
 
 
 def build_tiny_yolo(names):

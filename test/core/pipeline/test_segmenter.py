@@ -27,9 +27,9 @@ import torch
 from cleanpose_core.categories import CATEGORIES
 from cleanpose_core.data.nocs import FrameRecord
 from cleanpose_core.errors import WeightsError
-from cleanpose_core.pipeline.segmenter import (
-    erode_masks, GtMaskSegmenter, load_segmenter_model, read_segmenter_metadata,
-    save_segmenter, YoloSegmenter)
+from cleanpose_core.pipeline.segmenter import erode_masks, GtMaskSegmenter, YoloSegmenter
+from cleanpose_core.pipeline.segmenter_weights import (load_segmenter_model,
+                                                       read_segmenter_metadata, save_segmenter)
 
 
 @pytest.fixture(scope='module')

@@ -25,7 +25,8 @@ import torch
 
 from cleanpose_core.categories import CATEGORIES
 from cleanpose_core.cli import main
-from cleanpose_core.pipeline.segmenter import read_segmenter_metadata, YoloSegmenter
+from cleanpose_core.pipeline.segmenter import YoloSegmenter
+from cleanpose_core.pipeline.segmenter_weights import read_segmenter_metadata
 
 
 @pytest.mark.slow
