@@ -157,6 +157,9 @@ PARAMS = (
     _pipeline('segmenter_imgsz', 'int', step=32),
     _pipeline('mask_erode', 'int', description='pixels taken off the edge of each segmenter '
               'mask before lifting it to points (edges bleed onto the background)'),
+    _pipeline('table_clearance', 'double', read_only=False, runtime=True,
+              description='segmenter mask pixels closer than this to the fitted table '
+              'plane are dropped (mask bleed onto the table), metres; 0 = off'),
     _pipeline('class_map', 'string_array', description='segmenter class -> category as '
               "'class:category' items, e.g. ['cup:mug', 'wine glass:bottle']"),
     _pipeline('categories', 'string_array', choices=CATEGORIES),

@@ -41,6 +41,7 @@ from cleanpose_core.model.weights import load_weights
 from cleanpose_core.pipeline.results import Frame, FrameResult
 from cleanpose_core.pipeline.segmenter import (Detection2D, Segmentation, Segmenter,
                                                YoloSegmenter)
+from cleanpose_core.pipeline.table import clear_table
 from cleanpose_core.pipeline.tracker import Tracker
 
 __all__ = ['PosePipeline', 'check_frame', 'STAGES', 'RUNTIME_KEYS']
@@ -50,7 +51,8 @@ log = logging.getLogger(__name__)
 STAGES = ('segment', 'instances', 'network', 'track', 'total')
 # PipelineConfig keys that update_config may change while running.
 RUNTIME_KEYS = ('min_score', 'segmenter_conf', 'categories', 'min_points', 'max_instances',
-                'track', 'smoothing', 'track_max_distance', 'track_max_missed')
+                'track', 'smoothing', 'track_max_distance', 'track_max_missed',
+                'table_clearance')
 _WARN_EVERY_S = 5.0
 
 
@@ -224,6 +226,7 @@ class PosePipeline:
 
         # segment
         t0 = time.perf_counter()
+        from_segmenter = segmentation is None
         if segmentation is None:
             if self.segmenter is None:
                 raise ValueError('this pipeline has no segmenter; pass segmentation= '
@@ -249,6 +252,10 @@ class PosePipeline:
         dets.sort(key=lambda d: -d.score)
         _count(skipped, 'max_instances', max(0, len(dets) - self.cfg.max_instances))
         dets = dets[:self.cfg.max_instances]
+        if from_segmenter and self.cfg.table_clearance > 0 and dets:
+            masks, _ = clear_table(frame.depth, frame.K, [d.mask for d in dets],
+                                   self.cfg.table_clearance, np.random.default_rng(self.cfg.seed))
+            dets = [replace(d, mask=m) for d, m in zip(dets, masks)]
         t1 = time.perf_counter()
         timings['segment'] = (t1 - t0) * 1e3
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 from pipeline_helpers import box_scene, save_tiny_net, save_tiny_segmenter
 import pytest
@@ -322,3 +323,23 @@ def test_update_config_rejects(gt_pipeline, changes, match):
     with pytest.raises(ConfigError, match=match):
         gt_pipeline.update_config(**changes)
     assert gt_pipeline.cfg is before
+
+
+@pytest.mark.parametrize('clearance', [0.0, 0.005])
+def test_table_clearance_trims_segmenter_masks_only(paths, clearance):
+    """Mask bleed onto the supporting plane (box_scene's wall) goes; given masks stay."""
+    from cleanpose_core.model.weights import load_weights
+
+    frame, exact = box_scene(2)
+    kernel = np.ones((7, 7), np.uint8)
+    bleeding = Segmentation(tuple(
+        Detection2D(cv2.dilate(d.mask.view(np.uint8), kernel) > 0, d.category_id, d.score,
+                    d.box_xyxy) for d in exact.detections))
+    pipe = PosePipeline(load_weights(paths['net']), _cfg(paths, table_clearance=clearance),
+                        segmenter=lambda color: bleeding)
+    got = pipe(frame).masks
+    want = exact if clearance else bleeding
+    for mask, det in zip(got, want.detections):
+        np.testing.assert_array_equal(mask, det.mask)
+    for mask, det in zip(pipe(frame, bleeding).masks, bleeding.detections):
+        np.testing.assert_array_equal(mask, det.mask)   # masks handed in are used as given
