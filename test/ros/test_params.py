@@ -53,8 +53,8 @@ def test_pipeline_descriptions_come_from_config_comments():
 
 
 def test_runtime_parameters_are_thresholds():
-    assert [s.name for s in PARAMS if s.runtime] == ['min_score', 'segmenter_conf',
-                                                    'table_clearance', 'min_points']
+    runtime = [s.name for s in PARAMS if s.runtime]
+    assert runtime == ['min_score', 'segmenter_conf', 'table_clearance', 'min_points']
     assert all(s.read_only for s in PARAMS if s.name in ('weights', 'device', 'color_topic'))
 
 
