@@ -238,7 +238,7 @@ class PipelineConfig:
     min_score: float = 0.3          # (float) drop poses scoring below this, [0, 1]
     segmenter_conf: float = 0.25    # (float) segmenter confidence threshold, [0, 1]
     segmenter_imgsz: int = 320      # (int) segmenter input size, pixels
-    mask_erode: int = 4             # (int) pixels taken off segmenter mask edges
+    mask_erode: int = 3             # (int) pixels taken off segmenter mask edges
     table_clearance: float = 0.005  # (float) drop segmenter mask pixels this close to the table, m
     class_map: dict = field(default_factory=dict)  # (dict) segmenter class name -> category
     categories: tuple = CATEGORIES  # (list) categories to report
