@@ -28,6 +28,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from cleanpose_core.geometry.camera import backproject_pixels
 from cleanpose_core.geometry.plane import fit_table_plane, Plane
 
 __all__ = ['clear_table']
@@ -36,10 +37,10 @@ _STRIDE = 6           # background pixels sampled on this grid for the plane fit
 _MIN_KEPT = 0.5       # a mask keeps at least this share of its valid pixels, else untouched
 
 
-def _lift(depth: np.ndarray, K: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    z = depth[rows, cols].astype(np.float64)
-    return np.stack([(cols - K[0, 2]) * z / K[0, 0], (rows - K[1, 2]) * z / K[1, 1], z],
-                    axis=-1)
+def _points(depth: np.ndarray, K: np.ndarray, mask: np.ndarray) -> tuple:
+    """(points (N, 3) float64, pixels (N, 2) u, v) of the valid masked pixels of depth."""
+    lifted = backproject_pixels(depth, K, mask)
+    return lifted.points.double().numpy(), lifted.pixels.numpy()
 
 
 def clear_table(depth: np.ndarray, K: np.ndarray, masks: Sequence[np.ndarray],
@@ -62,14 +63,14 @@ def clear_table(depth: np.ndarray, K: np.ndarray, masks: Sequence[np.ndarray],
     if not masks:
         return masks, None
     K = np.asarray(K, dtype=np.float64)
-    # The plane is fitted on every _STRIDE-th pixel of each row and column.
-    coarse = depth[::_STRIDE, ::_STRIDE]
-    coarse_valid = np.isfinite(coarse) & (coarse > 0)
+    # The plane is fitted on every _STRIDE-th pixel of each row and column: that grid is
+    # an image of its own whose intrinsics are K scaled by 1 / _STRIDE.
+    coarse = np.ascontiguousarray(depth[::_STRIDE, ::_STRIDE])
+    K_coarse = K.copy()
+    K_coarse[:2] /= _STRIDE
     coarse_union = np.logical_or.reduce([m[::_STRIDE, ::_STRIDE] for m in masks])
-    rows, cols = np.nonzero(coarse_valid & ~coarse_union)
-    background = _lift(depth, K, rows * _STRIDE, cols * _STRIDE)
-    rows, cols = np.nonzero(coarse_valid & coarse_union)
-    objects = _lift(depth, K, rows * _STRIDE, cols * _STRIDE)
+    background, _ = _points(coarse, K_coarse, ~coarse_union)
+    objects, _ = _points(coarse, K_coarse, coarse_union)
     # A table fills most of the background: 64 hypotheses scored on 2,000 points find it
     # (all three points on it with probability >= 1/8 each) in a few milliseconds.
     plane = fit_table_plane(background, rng, above=objects if len(objects) else None,
@@ -86,18 +87,20 @@ def clear_table(depth: np.ndarray, K: np.ndarray, masks: Sequence[np.ndarray],
         col_any = np.flatnonzero(mask.any(axis=0))
         y0, x0 = row_any[0], col_any[0]
         box = (slice(y0, row_any[-1] + 1), slice(x0, col_any[-1] + 1))
-        z = depth[box]
-        rows, cols = np.nonzero(mask[box] & np.isfinite(z) & (z > 0))
-        if len(rows) == 0:
+        K_box = K.copy()                         # the box as an image of its own
+        K_box[0, 2] -= x0
+        K_box[1, 2] -= y0
+        points, pixels = _points(np.ascontiguousarray(depth[box]), K_box,
+                                 np.ascontiguousarray(mask[box]))
+        if len(points) == 0:
             out.append(mask)
             continue
-        rows, cols = rows + y0, cols + x0
-        height = _lift(depth, K, rows, cols) @ plane.normal + plane.offset
+        height = points @ plane.normal + plane.offset
         table = height < clearance
         if not table.any() or table.mean() > 1.0 - _MIN_KEPT:
             out.append(mask)
             continue
         cleared = mask.copy()
-        cleared[rows[table], cols[table]] = False
+        cleared[pixels[table, 1] + y0, pixels[table, 0] + x0] = False
         out.append(cleared)
     return out, plane
