@@ -47,6 +47,7 @@ import torch
 
 from cleanpose_core.batch import PoseInput
 from cleanpose_core.categories import NUM_CATEGORIES
+from cleanpose_core.geometry.camera import mask_box
 
 __all__ = ['InstanceSample', 'extract_instance', 'stack_instances', 'square_crop_box',
            'SKIP_REASONS']
@@ -164,14 +165,13 @@ def extract_instance(color: np.ndarray, depth: np.ndarray, mask: np.ndarray, K: 
         raise ValueError(f'num_points, crop_size and min_points must be >= 1; got '
                          f'{num_points}, {crop_size}, {min_points}')
 
-    row_any = np.flatnonzero(mask.any(axis=1))
-    if len(row_any) == 0:
+    box = mask_box(mask)
+    if box is None:
         return 'empty_mask'
-    col_any = np.flatnonzero(mask.any(axis=0))
-    y1, y2, x1, x2 = row_any[0], row_any[-1] + 1, col_any[0], col_any[-1] + 1
     # Work inside the mask's box: a small object costs little in a large frame.
-    rows, cols = np.nonzero(mask[y1:y2, x1:x2])
-    z = depth[y1:y2, x1:x2][rows, cols].astype(np.float32)
+    (y1, y2), (x1, x2) = (box[0].start, box[0].stop), (box[1].start, box[1].stop)
+    rows, cols = np.nonzero(mask[box])
+    z = depth[box][rows, cols].astype(np.float32)
     valid = np.isfinite(z) & (z > 0)
     if not valid.any():
         return 'invalid_depth'

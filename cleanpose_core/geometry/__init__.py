@@ -19,7 +19,8 @@ from cleanpose_core.geometry.boxes import (BOX_CORNER_SIGNS, box_corners, BOX_ED
                                            oriented_box_iou)
 from cleanpose_core.geometry.camera import (backproject_depth, backproject_pixels,
                                             BackprojectedPixels, CAMERA_INTRINSICS,
-                                            intrinsics_matrix, project_points, REAL_INTRINSICS)
+                                            intrinsics_matrix, mask_box, project_points,
+                                            REAL_INTRINSICS)
 from cleanpose_core.geometry.checks import check_shapes
 from cleanpose_core.geometry.symmetry import (best_y_turn, canonicalize_symmetric_rotation,
                                               is_symmetric, symmetric_rotation_error_deg)
@@ -36,8 +37,9 @@ __all__ = [
     'REAL_INTRINSICS', 'Similarity', 'axis_angle_to_matrix', 'backproject_depth',
     'backproject_pixels', 'best_y_turn', 'box_corners', 'box_iou_3d',
     'canonicalize_symmetric_rotation', 'check_shapes', 'compose_sim3', 'intrinsics_matrix',
-    'invert_sim3', 'is_symmetric', 'matrix_to_axis_angle', 'matrix_to_quaternion_xyzw',
-    'matrix_to_rotation_6d', 'matrix_to_sim3', 'oriented_box_iou', 'project_points',
+    'invert_sim3', 'is_symmetric', 'mask_box', 'matrix_to_axis_angle',
+    'matrix_to_quaternion_xyzw', 'matrix_to_rotation_6d', 'matrix_to_sim3', 'oriented_box_iou',
+    'project_points',
     'quaternion_xyzw_to_matrix', 'random_rotations', 'rotation_6d_to_matrix',
     'rotation_about_y', 'rotation_angle_deg', 'sim3_to_matrix', 'symmetric_rotation_error_deg',
     'transform_points', 'umeyama',

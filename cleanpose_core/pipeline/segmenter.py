@@ -29,6 +29,7 @@ import numpy as np
 
 from cleanpose_core.categories import CATEGORIES, category_id
 from cleanpose_core.errors import WeightsError
+from cleanpose_core.geometry.camera import mask_box
 from cleanpose_core.pipeline.segmenter_weights import load_segmenter_model, \
     to_ultralytics_device
 
@@ -194,10 +195,11 @@ class YoloSegmenter:
 
 
 def _mask_box(mask: np.ndarray) -> np.ndarray:
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    box = mask_box(mask)
+    if box is None:
         return np.zeros(4)
-    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float64)
+    rows, cols = box
+    return np.array([cols.start, rows.start, cols.stop, rows.stop], dtype=np.float64)
 
 
 class GtMaskSegmenter:

@@ -28,7 +28,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from cleanpose_core.geometry.camera import backproject_pixels
+from cleanpose_core.geometry.camera import backproject_pixels, mask_box
 from cleanpose_core.geometry.plane import fit_table_plane, Plane
 
 __all__ = ['clear_table']
@@ -80,13 +80,11 @@ def clear_table(depth: np.ndarray, K: np.ndarray, masks: Sequence[np.ndarray],
     out = []
     for mask in masks:
         # Work inside the mask's box: a small object costs little in a large frame.
-        row_any = np.flatnonzero(mask.any(axis=1))
-        if len(row_any) == 0:
+        box = mask_box(mask)
+        if box is None:
             out.append(mask)
             continue
-        col_any = np.flatnonzero(mask.any(axis=0))
-        y0, x0 = row_any[0], col_any[0]
-        box = (slice(y0, row_any[-1] + 1), slice(x0, col_any[-1] + 1))
+        y0, x0 = box[0].start, box[1].start
         K_box = K.copy()                         # the box as an image of its own
         K_box[0, 2] -= x0
         K_box[1, 2] -= y0

@@ -23,8 +23,8 @@ import torch
 from torch.testing import assert_close
 
 from cleanpose_core.geometry.camera import (backproject_depth, backproject_pixels,
-                                            CAMERA_INTRINSICS, intrinsics_matrix, project_points,
-                                            REAL_INTRINSICS)
+                                            CAMERA_INTRINSICS, intrinsics_matrix, mask_box,
+                                            project_points, REAL_INTRINSICS)
 
 K_REAL = intrinsics_matrix(*REAL_INTRINSICS, dtype=torch.float64)
 
@@ -121,3 +121,12 @@ def test_project_points_oracle():
 def test_project_points_rejects_shape():
     with pytest.raises(ValueError, match=r'pts_cam must have shape \(\.\.\., 3\); got \(5, 2\)'):
         project_points(torch.zeros(5, 2), K_REAL)
+
+
+def test_mask_box_is_the_tight_box_of_the_true_pixels():
+    mask = np.zeros((6, 8), dtype=bool)
+    mask[2, 3] = mask[4, 6] = True
+    rows, cols = mask_box(mask)
+    assert (rows.start, rows.stop, cols.start, cols.stop) == (2, 5, 3, 7)
+    assert mask[rows, cols].sum() == mask.sum()
+    assert mask_box(np.zeros((6, 8), dtype=bool)) is None
