@@ -22,83 +22,37 @@ ground-truth pose, ``R_cam_obj.T @ (p_cam - t_cam_obj) / scale``.
 Colour: per-part albedo with a procedural texture evaluated on canonical
 coordinates (objects) or world coordinates (table, floor, walls), Lambertian
 shading with 1-2 directional lights and ambient light, slight blur and noise.
+The background rectangles are intersected analytically (:mod:`background`); the
+frame record and its labels are in :mod:`frame`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from cleanpose_core.data.synth._open3d import load_open3d
+from cleanpose_core.data.synth.background import (
+    background_factors, intersect_background, is_room_layout)
+from cleanpose_core.data.synth.frame import (
+    handle_pixel_threshold, instance_labels, RenderedFrame)
 from cleanpose_core.data.synth.noise import add_depth_noise, DepthNoise
-from cleanpose_core.data.synth.primitives import PART_HANDLE
 from cleanpose_core.data.synth.scene import SceneSpec
-from cleanpose_core.data.synth.texture import texture_albedo, texture_factors
+from cleanpose_core.data.synth.texture import texture_albedo
 from cleanpose_core.geometry.boxes import BOX_CORNER_SIGNS
 
 __all__ = ['RenderedFrame', 'SceneRenderer', 'REAL_K',
            'handle_pixel_threshold']
 
-# REAL275 colour intrinsics (DESIGN.md).
 _BANK_PAD = 64
-_BG_STEP = 4
 _SIGNS = np.array(BOX_CORNER_SIGNS, np.float64)
 _CREASE_COS = float(np.cos(np.deg2rad(35.0)))   # smooth shading up to this angle
 # canonical coordinates stored off the category objects: black in the NOCS PNG
 _COORD_BACKGROUND = np.array([-0.5, -0.5, 0.5], np.float32)
+# REAL275 colour intrinsics (DESIGN.md).
 REAL_K = np.array([[591.0125, 0.0, 322.525], [0.0, 590.16775, 244.11084], [0.0, 0.0, 1.0]])
-
-
-@dataclass(frozen=True)
-class RenderedFrame:
-    """One rendered frame with per-instance ground truth (n visible objects).
-
-    Attributes:
-        color: (H, W, 3) uint8 RGB.
-        depth: (H, W) float32 z-depth with sensor noise, metres; 0 = missing.
-        depth_clean: (H, W) float32 noise-free z-depth, metres; 0 = no surface.
-        mask: (H, W) uint8 instance id per pixel, 255 = background.
-        coord: (H, W, 3) float32 canonical coordinates in [-0.5, 0.5] on category
-            objects, (-0.5, -0.5, 0.5) elsewhere (black in the NOCS PNG).
-        K: (3, 3) intrinsics.
-        instance_ids: (n,) int32 mask values of the visible objects (distractors too).
-        class_ids: (n,) int32 NOCS class ids, 0 = distractor.
-        model_ids: (n,) str '<category>_<seed>'.
-        bboxes: (n, 4) int32 y1, x1, y2, x2 of the mask (y2, x2 exclusive).
-        scales: (n,) float32 metric bounding-box diagonals, metres.
-        sizes: (n, 3) float32 normalised extents.
-        rotations: (n, 3, 3) float32 R_cam_obj.
-        translations: (n, 3) float32 t_cam_obj, metres.
-        handle_visibility: (n,) int32, 1 unless a mug whose handle is hidden.
-        pixel_counts: (n,) int32 visible pixels per instance.
-        pose_names: (n,) str resting pose of each object.
-    """
-
-    color: np.ndarray
-    depth: np.ndarray
-    depth_clean: np.ndarray
-    mask: np.ndarray
-    coord: np.ndarray
-    K: np.ndarray
-    instance_ids: np.ndarray
-    class_ids: np.ndarray
-    model_ids: np.ndarray
-    bboxes: np.ndarray
-    scales: np.ndarray
-    sizes: np.ndarray
-    rotations: np.ndarray
-    translations: np.ndarray
-    handle_visibility: np.ndarray
-    pixel_counts: np.ndarray
-    pose_names: np.ndarray
-
-
-def handle_pixel_threshold(width: int, height: int) -> int:
-    """Visible handle pixels needed to call a mug handle visible (12 at 640x480)."""
-    return max(2, int(round(12 * width * height / (640 * 480))))
 
 
 class SceneRenderer:
@@ -148,11 +102,7 @@ class SceneRenderer:
             self.inst_lut[k] = o.instance_id
             self.obj_lut[k] = k
         self.is_cat = np.array([o.shape.class_id > 0 for o in scene.objects], bool)
-        names = tuple((s.name, s.axis, tuple(s.normal)) for s in scene.surfaces)
-        self._room_layout = names == (
-            ('table', 1, (0.0, 1.0, 0.0)), ('floor', 1, (0.0, 1.0, 0.0)),
-            ('wall0', 0, (1.0, 0.0, 0.0)), ('wall1', 0, (-1.0, 0.0, 0.0)),
-            ('wall2', 2, (0.0, 0.0, 1.0)), ('wall3', 2, (0.0, 0.0, -1.0)))
+        self._room_layout = is_room_layout(scene.surfaces)
         self._rays_cache: dict = {}
 
     def _camera_rays(self, K: np.ndarray, width: int, height: int) -> tuple:
@@ -218,85 +168,7 @@ class SceneRenderer:
 
     def _background(self, dW: np.ndarray, t_wc: np.ndarray) -> tuple:
         """Analytic hits of the background rectangles: (t (N,), surface index (N,) or -1)."""
-        walls = self.scene.surfaces[2:] if self._room_layout else ()
-        inside = self._room_layout and (
-            walls[0].value < t_wc[0] < walls[1].value and walls[2].value < t_wc[2] < walls[3].value
-            and self.scene.surfaces[0].value < t_wc[1] < walls[0].hi[1])
-        if inside:
-            return self._background_room(dW, t_wc)
-        surf = self.scene.surfaces
-        inf = np.float32(np.inf)
-        best_t = np.full(dW.shape[1], inf, np.float32)
-        best_s = np.full(dW.shape[1], -1, np.int16)
-        o = t_wc.astype(np.float32)
-        with np.errstate(divide='ignore', invalid='ignore'):
-            for k, s in enumerate(surf):
-                d_ax = dW[s.axis]
-                facing = d_ax * np.float32(s.normal[s.axis]) < 0
-                t = np.where(facing, (np.float32(s.value) - o[s.axis]) / d_ax, inf)
-                for b in range(3):
-                    if b == s.axis:
-                        continue
-                    coord = o[b] + t * dW[b]
-                    t = np.where((coord >= s.lo[b]) & (coord <= s.hi[b]), t, inf)
-                closer = t < best_t
-                best_t = np.where(closer, t, best_t)
-                best_s[closer] = k
-        return best_t, best_s
-
-    def _background_factors(self, z, sid, dW, t_wc, width, height) -> tuple:
-        """Pattern weight and brightness of the background on a grid of every 4th pixel."""
-        rows, cols = np.arange(0, height, _BG_STEP), np.arange(0, width, _BG_STEP)
-        sub = (rows[:, None] * width + cols[None, :]).ravel()
-        mix = np.zeros(len(sub), np.float32)
-        mult = np.ones(len(sub), np.float32)
-        s_sub = sid[sub]
-        o32 = t_wc.astype(np.float32)
-        for k, s in enumerate(self.scene.surfaces):
-            sel = np.flatnonzero(s_sub == k)
-            if len(sel) and (s.appearance.pattern != 'plain' or s.appearance.noise_amp > 0):
-                px = sub[sel]
-                tex = np.ascontiguousarray((o32[:, None] + z[px] * dW[:, px]).T)
-                mix[sel], mult[sel] = texture_factors(s.appearance, tex)
-        # place the samples on the full-resolution pixel grid for cv2.resize
-        shape = (len(rows), len(cols))
-        return mix.reshape(shape), mult.reshape(shape)
-
-    def _background_room(self, dW: np.ndarray, t_wc: np.ndarray) -> tuple:
-        """Fast path of _background for scene.make_scene's table + floor + 4 walls room.
-
-        The camera is inside the room, so a ray leaves it through the nearer of the
-        two walls it faces (or the floor); a downward ray hits the table top first
-        where it crosses the table rectangle.
-        """
-        table, floor, wx0, wx1, wz0, wz1 = self.scene.surfaces
-        o = t_wc.astype(np.float32)
-        dx, dy, dz = dW
-        inf = np.float32(np.inf)
-        f32 = np.float32
-        with np.errstate(divide='ignore', invalid='ignore'):
-            px, pz = dx > 0, dz > 0
-            tx = (np.where(px, f32(wx1.value), f32(wx0.value)) - o[0]) / dx
-            tz = (np.where(pz, f32(wz1.value), f32(wz0.value)) - o[2]) / dz
-            use_x = tx <= tz
-            t = np.where(use_x, tx, tz)
-            s = np.where(use_x, px.astype(np.int16) + 2, pz.astype(np.int16) + 4)
-            down = dy < 0
-            t_floor = (f32(floor.value) - o[1]) / dy
-            on_floor = down & (t_floor < t)
-            t = np.where(on_floor, t_floor, t)
-            s[on_floor] = 1
-            above = (o[1] + t * dy) > f32(wx0.hi[1])
-            t[above] = inf
-            s[above] = -1
-            t_tab = (f32(table.value) - o[1]) / dy
-            x = o[0] + t_tab * dx
-            zz = o[2] + t_tab * dz
-            on_tab = (down & (x >= f32(table.lo[0])) & (x <= f32(table.hi[0]))
-                      & (zz >= f32(table.lo[2])) & (zz <= f32(table.hi[2])))
-            t = np.where(on_tab, t_tab, t)
-            s[on_tab] = 0
-        return t.astype(np.float32), s
+        return intersect_background(self.scene.surfaces, dW, t_wc, self._room_layout)
 
     def render(self, R_world_cam: np.ndarray, t_world_cam: np.ndarray, K: np.ndarray,
                width: int, height: int, rng: np.random.Generator,
@@ -383,7 +255,7 @@ class SceneRenderer:
                          + normal[2][si] * dW[2]) / ray_len
         shade = amb + lam[si] + np.float32(0.15) * cos_inc
         # Background patterns vary slowly: evaluate them on every 4th pixel and upsample.
-        mix_lo, mult_lo = self._background_factors(z, sid, dW, t_wc, width, height)
+        mix_lo, mult_lo = background_factors(surf, z, sid, dW, t_wc, width, height)
         mix = cv2.resize(mix_lo, (width, height), interpolation=cv2.INTER_LINEAR).ravel()
         mult = cv2.resize(mult_lo, (width, height), interpolation=cv2.INTER_LINEAR).ravel()
         albedo = np.empty((3, N), np.float32)
@@ -430,36 +302,7 @@ class SceneRenderer:
         depth = add_depth_noise(z_img, cos_inc.reshape(height, width), luma, float(K[0, 0]),
                                 rng, noise_p, gauss=bank[gy:gy + height, gx:gx + width, 0])
         mask_img = mask.reshape(height, width)
-        labels = self._labels(mask_img, parts.reshape(height, width), R_co, t_co, width, height)
+        labels = instance_labels(scene.objects, mask_img, parts.reshape(height, width),
+                                 R_co, t_co, width, height)
         return RenderedFrame(color=color, depth=depth, depth_clean=z_img, mask=mask_img,
                              coord=coord.reshape(height, width, 3), K=K.copy(), **labels)
-
-    def _labels(self, mask: np.ndarray, parts: np.ndarray, R_co: np.ndarray, t_co: np.ndarray,
-                width: int, height: int) -> dict:
-        counts = np.bincount(mask.ravel(), minlength=256)
-        rows = []
-        handle_min = handle_pixel_threshold(width, height)
-        for k, o in enumerate(self.scene.objects):
-            if counts[o.instance_id] == 0:
-                continue
-            ys, xs = np.nonzero(mask == o.instance_id)
-            handle = 1
-            if o.shape.category == 'mug':
-                n_handle = int(np.count_nonzero(parts[ys, xs] == PART_HANDLE))
-                handle = int(n_handle >= handle_min)
-            rows.append((o.instance_id, o.shape.class_id, o.shape.model_id,
-                         (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1), o.shape.scale,
-                         o.shape.size, R_co[k], t_co[k], handle, counts[o.instance_id],
-                         o.pose_name))
-        n = len(rows)
-        col = list(zip(*rows)) if rows else [()] * 11
-        return dict(
-            instance_ids=np.array(col[0], np.int32), class_ids=np.array(col[1], np.int32),
-            model_ids=np.array(col[2], dtype=str),
-            bboxes=np.array(col[3], np.int32).reshape(n, 4),
-            scales=np.array(col[4], np.float32),
-            sizes=np.array(col[5], np.float32).reshape(n, 3),
-            rotations=np.array(col[6], np.float32).reshape(n, 3, 3),
-            translations=np.array(col[7], np.float32).reshape(n, 3),
-            handle_visibility=np.array(col[8], np.int32), pixel_counts=np.array(col[9], np.int32),
-            pose_names=np.array(col[10], dtype=str))

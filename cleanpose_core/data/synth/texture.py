@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cleanpose_core.data.synth.shapes import Appearance
+from cleanpose_core.data.synth.appearance import Appearance
 
 __all__ = ['linear', 'texture_factors', 'texture_albedo']
 
