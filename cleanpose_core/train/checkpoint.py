@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Training state on disk: atomic checkpoints, RNG states, run directories.
+"""Training state on disk: atomic checkpoints, RNG states, resume checks, run directories.
 
 A checkpoint is written with ``torch.save`` to a temp file next to the target and
 moved into place with ``os.replace``, so a run killed while saving keeps the previous
@@ -27,16 +27,22 @@ import logging
 import os
 from pathlib import Path
 import random
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
-from cleanpose_core.errors import DataError
+from cleanpose_core.config import CleanPoseConfig, config_to_dict
+from cleanpose_core.errors import ConfigError, DataError
 from cleanpose_core.fileio import atomic_path
 
+if TYPE_CHECKING:
+    from cleanpose_core.train.runtime import DistInfo
+
 __all__ = ['save_checkpoint', 'load_checkpoint', 'capture_rng_state', 'restore_rng_state',
-           'increment_path', 'CHECKPOINT_FORMAT']
+           'gather_rng_states', 'restore_rng_states', 'check_resumable', 'increment_path',
+           'CHECKPOINT_FORMAT']
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +142,60 @@ def restore_rng_state(state: dict) -> None:
         else:
             log.warning('checkpoint has %d CUDA RNG states but %d devices are visible; CUDA '
                         'random streams restart', len(cuda), torch.cuda.device_count())
+
+
+def gather_rng_states(generator: torch.Generator, info: DistInfo) -> list:
+    """Capture the RNG states of every process; every rank must call it.
+
+    Args:
+        generator: the run's own generator, stored under 'generator' next to the global ones.
+        info: rank and world size of this process.
+
+    Returns:
+        One capture_rng_state dict per rank, in rank order (one without DDP).
+    """
+    rng = capture_rng_state()
+    rng['generator'] = generator.get_state()
+    rngs = [rng]
+    if info.distributed:
+        rngs = [None] * info.world_size
+        dist.all_gather_object(rngs, rng)
+    return rngs
+
+
+def restore_rng_states(rngs: list, generator: torch.Generator, info: DistInfo) -> None:
+    """Restore this rank's states from gather_rng_states (rank 0's if the world size changed).
+
+    Raises:
+        DataError: a state misses a key (a checkpoint of another version).
+    """
+    rng = rngs[info.rank] if len(rngs) == info.world_size else rngs[0]
+    restore_rng_state(rng)
+    generator.set_state(rng['generator'])
+
+
+def check_resumable(state: dict, cfg: CleanPoseConfig, steps_per_epoch: int,
+                    path: Path) -> None:
+    """Refuse to resume from a checkpoint of another model or another epoch length.
+
+    Args:
+        state: the training state from load_checkpoint.
+        cfg: the configuration of the resumed run.
+        steps_per_epoch: optimiser steps per epoch of the resumed run.
+        path: the checkpoint file (named in the error).
+
+    Raises:
+        ConfigError: the model config or the steps per epoch differ.
+    """
+    saved_model = state['config'].get('model')
+    if saved_model != config_to_dict(cfg)['model']:
+        raise ConfigError(f'{path}: the model config differs from the one of '
+                          'the checkpoint; resume with the config.yaml of the run (model '
+                          'keys cannot change)')
+    if state['steps_per_epoch'] != steps_per_epoch:
+        raise ConfigError(f'{path}: {state["steps_per_epoch"]} steps per epoch '
+                          f'in the checkpoint, {steps_per_epoch} now; the data, '
+                          'batch size or process count changed')
 
 
 def increment_path(path: str | Path, exist_ok: bool = False) -> Path:

@@ -25,12 +25,14 @@ from a dedicated generator whose state is checkpointed together with the global 
 and a resumed epoch skips the batches it had consumed. A run killed at any moment and
 resumed from its last checkpoint ends with the same weights as one never interrupted
 (single process; exact on the CPU, up to non-deterministic kernels on CUDA).
+
+The run's set-up (data, optimisation, initial network) is built in builders.py; the
+checkpoint format and the resume checks live in checkpoint.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from dataclasses import dataclass
 import logging
 import math
@@ -43,23 +45,20 @@ import numpy as np
 import torch
 from torch import nn
 import torch.distributed as dist
-from torch.utils.data import DataLoader
 
-from cleanpose_core.categories import NUM_CATEGORIES
-from cleanpose_core.config import (CleanPoseConfig, config_to_dict, DEFAULT_WEIGHTS,
-                                   resolve_device, save_config)
-from cleanpose_core.data.dataset import collate_instances, InstanceDataset
-from cleanpose_core.data.nocs import NocsSplit
-from cleanpose_core.errors import CleanPoseError, ConfigError, DataError
+from cleanpose_core.config import CleanPoseConfig, config_to_dict, resolve_device, save_config
+from cleanpose_core.errors import CleanPoseError, DataError
 from cleanpose_core.eval.evaluate import EvalSummary, evaluate, network_predictor
 from cleanpose_core.log import progress
 from cleanpose_core.model.network import CleanPoseNet
-from cleanpose_core.model.weights import load_state_strict, read_weights, save_weights
-from cleanpose_core.train.checkpoint import (capture_rng_state, load_checkpoint,
-                                             restore_rng_state, save_checkpoint)
-from cleanpose_core.train.runtime import (append_jsonl, dist_info, EpochSampler, lr_factor,
-                                          prepare_instance_cache, score_of,
-                                          truncate_metrics)
+from cleanpose_core.model.weights import save_weights
+from cleanpose_core.train.builders import (build_optimisation, build_train_data,
+                                           load_init_weights, seed_dictionary,
+                                           wrap_step_module)
+from cleanpose_core.train.checkpoint import (check_resumable, gather_rng_states,
+                                             load_checkpoint, restore_rng_states,
+                                             save_checkpoint)
+from cleanpose_core.train.runtime import append_jsonl, dist_info, score_of, truncate_metrics
 
 __all__ = ['train', 'TrainResult', 'CHECKPOINT_NAME']
 
@@ -93,17 +92,6 @@ class TrainResult:
     last_eval: Optional[dict]
 
 
-class _StepModule(nn.Module):
-    """Calls net.training_step from forward(), so DDP sees (and syncs) the step."""
-
-    def __init__(self, net: CleanPoseNet) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, inp, target, generator):
-        return self.net.training_step(inp, target, generator)
-
-
 class _Run:
     """State of one training run (see train())."""
 
@@ -126,112 +114,21 @@ class _Run:
         if self.info.distributed:
             dist.barrier()
 
-    def _build_data(self) -> None:
-        cfg = self.cfg
-        cache = None
-        if self.info.is_main:
-            cache = prepare_instance_cache(cfg, cfg.data.train_split, self.run_dir / 'cache')
-        if self.info.distributed:
-            box = [str(cache) if cache else None]
-            dist.broadcast_object_list(box, src=0)
-            cache = Path(box[0])
-        self.dataset = InstanceDataset(cache, cfg.model.num_points, train=True,
-                                       seed=cfg.train.seed)
-        if self.dataset.crop_size != cfg.model.crop_size:
-            raise DataError(f'{cache}: crops are {self.dataset.crop_size} px but '
-                            f'model.crop_size={cfg.model.crop_size}; delete the cache')
-        self.sampler = EpochSampler(len(self.dataset), cfg.train.seed, self.info.rank,
-                                    self.info.world_size)
-        batch = cfg.train.batch_size
-        self.drop_last = self.sampler.per_rank >= batch
-        if not self.drop_last:
-            log.warning('only %d training instances per process for train.batch_size=%d: '
-                        'one smaller batch per epoch', self.sampler.per_rank, batch)
-        self.steps_per_epoch = (self.sampler.per_rank // batch if self.drop_last else 1)
-        self.loader_gen = torch.Generator()
-        self.loader = DataLoader(self.dataset, batch_size=batch, sampler=self.sampler,
-                                 drop_last=self.drop_last, collate_fn=collate_instances,
-                                 num_workers=cfg.data.workers, generator=self.loader_gen,
-                                 pin_memory=self.device.type == 'cuda')
-        # The schedule always spans train.epochs; train.max_steps only stops the run early
-        # (a stopped run resumed with a larger max_steps continues the same schedule).
-        self.schedule_steps = cfg.train.epochs * self.steps_per_epoch
-        self.total_steps = (min(self.schedule_steps, cfg.train.max_steps) if cfg.train.max_steps
-                            else self.schedule_steps)
-        self.val_split = None
-        if cfg.train.eval_every > 0 and self.info.is_main:
-            try:
-                self.val_split = NocsSplit(cfg.data.root, cfg.data.val_split)
-            except DataError as err:
-                log.warning('periodic evaluation is off: %s', err)
-
     def _build_model(self) -> None:
         cfg = self.cfg
         self.net = CleanPoseNet(cfg.model).to(self.device)
         self.net.loss_weights = cfg.train.loss
-        decay, no_decay = [], []
-        for p in self.net.parameters():
-            if p.requires_grad:
-                (decay if p.dim() > 1 else no_decay).append(p)
-        self.optimizer = torch.optim.AdamW(
-            [{'params': decay, 'weight_decay': cfg.train.weight_decay},
-             {'params': no_decay, 'weight_decay': 0.0}], lr=cfg.train.lr)
-        warmup = min(cfg.train.warmup_steps, self.schedule_steps // 5)
-        total = self.schedule_steps
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, total, warmup))
-        cuda = self.device.type == 'cuda'
-        self.amp_dtype = None
-        if cfg.train.amp and cuda:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp_dtype == torch.float16)
+        self.optimizer, self.scheduler, self.scaler, self.amp_dtype = build_optimisation(
+            self.net, cfg.train, self.data.schedule_steps, self.device)
         self.generator = torch.Generator().manual_seed(cfg.train.seed * 7919 + self.info.rank + 1)
         n_params = sum(p.numel() for p in self.net.parameters())
         log.info('CleanPoseNet %s: %.2f M parameters, front_door=%s, distill=%s, device %s%s',
                  cfg.model.name, n_params / 1e6, cfg.model.front_door, cfg.model.distill,
                  self.device, f', amp {self.amp_dtype}' if self.amp_dtype else '')
 
-    def _seed_dictionary(self) -> None:
-        """Seed the confounder dictionary (fresh runs; the teacher is loaded in run())."""
-        cfg = self.cfg.model
-        if not cfg.front_door:
-            return
-        gen = torch.Generator().manual_seed(self.cfg.train.seed)
-        order = torch.randperm(len(self.dataset), generator=gen).tolist()
-        order = order[:NUM_CATEGORIES * cfg.dict_size]
-        batch = self.cfg.train.batch_size
-        source = 'teacher' if cfg.distill else 'network'
-        for start in range(0, len(order), batch):
-            items = [self.dataset[i] for i in order[start:start + batch]]
-            inp, _ = collate_instances(items)
-            inp = inp.to(self.device)
-            feats = (self.net.teacher_dictionary_features(inp) if cfg.distill
-                     else self.net.dictionary_features(inp))
-            self.net.seed_dictionary(inp.category_ids, feats)
-        log.info('seeded the confounder dictionary with %s features of %d instances', source,
-                 len(order))
-
-    def _load_init(self) -> None:
-        """Start from a weights file (fine-tuning): parameters and confounder dictionary."""
-        path = DEFAULT_WEIGHTS if self.cfg.train.init == 'shipped' else Path(self.cfg.train.init)
-        tensors, theirs = read_weights(path)
-        own = self.cfg.model
-        if theirs != own:
-            diff = [f.name for f in dataclasses.fields(own)
-                    if getattr(own, f.name) != getattr(theirs, f.name)]
-            raise ConfigError(f'train.init={path}: its model config differs from the run '
-                              f'config in {diff}; fine-tuning keeps the architecture')
-        load_state_strict(self.net, tensors, path)
-        log.info('initialised from %s (parameters and confounder dictionary)', path)
-
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
-        rng = capture_rng_state()
-        rng['generator'] = self.generator.get_state()
-        rngs = [rng]
-        if self.info.distributed:
-            rngs = [None] * self.info.world_size
-            dist.all_gather_object(rngs, rng)
+        rngs = gather_rng_states(self.generator, self.info)
         return {
             'model': self.net.state_dict(), 'optimizer': self.optimizer.state_dict(),
             'scheduler': self.scheduler.state_dict(), 'scaler': self.scaler.state_dict(),
@@ -240,7 +137,7 @@ class _Run:
             'epoch_batches': self.epoch_batches, 'epoch_instances': self.epoch_instances,
             'epoch_seconds': self.epoch_seconds, 'best_score': self.best_score,
             'last_eval': self.last_eval, 'world_size': self.info.world_size,
-            'steps_per_epoch': self.steps_per_epoch,
+            'steps_per_epoch': self.data.steps_per_epoch,
             'config': config_to_dict(self.cfg),
         }
 
@@ -253,37 +150,26 @@ class _Run:
 
     def _restore(self) -> None:
         state = load_checkpoint(self.ckpt_path, map_location='cpu')
-        saved_model = state['config'].get('model')
-        if saved_model != config_to_dict(self.cfg)['model']:
-            raise ConfigError(f'{self.ckpt_path}: the model config differs from the one of '
-                              'the checkpoint; resume with the config.yaml of the run (model '
-                              'keys cannot change)')
-        if state['steps_per_epoch'] != self.steps_per_epoch:
-            raise ConfigError(f'{self.ckpt_path}: {state["steps_per_epoch"]} steps per epoch '
-                              f'in the checkpoint, {self.steps_per_epoch} now; the data, '
-                              'batch size or process count changed')
+        check_resumable(state, self.cfg, self.data.steps_per_epoch, self.ckpt_path)
         self.net.load_state_dict(state['model'])
         self.optimizer.load_state_dict(state['optimizer'])
         self.scheduler.load_state_dict(state['scheduler'])
         self.scaler.load_state_dict(state['scaler'])
-        rngs = state['rng']
-        rng = rngs[self.info.rank] if len(rngs) == self.info.world_size else rngs[0]
-        restore_rng_state(rng)
-        self.generator.set_state(rng['generator'])
+        restore_rng_states(state['rng'], self.generator, self.info)
         for key in ('step', 'epoch', 'batch_in_epoch', 'epoch_batches', 'epoch_instances',
                     'epoch_seconds', 'best_score', 'last_eval'):
             setattr(self, key, state[key])
         self.epoch_sums = dict(state['epoch_sums'])
         log.info('resumed %s at step %d (epoch %d, batch %d of %d)', self.run_dir, self.step,
-                 self.epoch + 1, self.batch_in_epoch, self.steps_per_epoch)
+                 self.epoch + 1, self.batch_in_epoch, self.data.steps_per_epoch)
 
     # ------------------------------------------------------------------ loop
     def _evaluate(self) -> Optional[EvalSummary]:
-        if self.val_split is None:
+        if self.data.val_split is None:
             return None
         with torch.random.fork_rng(devices=[]):
-            summary = evaluate(network_predictor(self.net, self.device, seed=0), self.val_split,
-                               max_frames=self.cfg.data.max_val_frames)
+            summary = evaluate(network_predictor(self.net, self.device, seed=0),
+                               self.data.val_split, max_frames=self.cfg.data.max_val_frames)
         record = {'type': 'eval', 'epoch': self.epoch + 1, 'step': self.step,
                   'score': round(score_of(summary.metrics), 4), 'metrics': summary.metrics,
                   'per_category': summary.per_category, 'frames': summary.frames,
@@ -308,14 +194,14 @@ class _Run:
                   'instances_per_s': round(self.epoch_instances / max(self.epoch_seconds, 1e-9),
                                            2),
                   'seconds': round(self.epoch_seconds, 2),
-                  'partial': self.batch_in_epoch < self.steps_per_epoch}
+                  'partial': self.batch_in_epoch < self.data.steps_per_epoch}
         if self.info.is_main:
             append_jsonl(self.metrics_path, record)
             terms = ' '.join(f'{k} {v:.4f}' for k, v in record['loss'].items())
             log.info('epoch %d/%d step %d: %s | %.1f instances/s', self.epoch + 1,
                      self.cfg.train.epochs, self.step, terms, record['instances_per_s'])
             every = self.cfg.train.eval_every
-            last = self.epoch + 1 == self.cfg.train.epochs or self.step >= self.total_steps
+            last = self.epoch + 1 == self.cfg.train.epochs or self.step >= self.data.total_steps
             if every and ((self.epoch + 1) % every == 0 or last):
                 self._evaluate()
         self._barrier()
@@ -355,7 +241,7 @@ class _Run:
         torch.manual_seed(cfg.train.seed)
         np.random.seed(cfg.train.seed)
         random.seed(cfg.train.seed)
-        self._build_data()
+        self.data = build_train_data(cfg, self.run_dir, self.info, self.device)
         self._build_model()
         self.step = self.epoch = self.batch_in_epoch = 0
         self.epoch_sums: dict = {}
@@ -369,27 +255,23 @@ class _Run:
         if self.resume:
             self._restore()
         elif cfg.train.init:
-            self._load_init()
+            load_init_weights(self.net, cfg)
         else:
-            self._seed_dictionary()
+            seed_dictionary(self.net, self.data.dataset, cfg, self.device)
         if self.info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.run_dir / 'config.yaml')
             if self.resume:
                 truncate_metrics(self.metrics_path, self.epoch)
-        self.step_module = _StepModule(self.net)
-        if self.info.distributed:
-            ids = [self.device.index] if self.device.type == 'cuda' else None
-            self.step_module = nn.parallel.DistributedDataParallel(
-                self.step_module, device_ids=ids, find_unused_parameters=True)
+        self.step_module = wrap_step_module(self.net, self.info, self.device)
         log.info('training %d epochs x %d steps (batch %d%s) -> %s', cfg.train.epochs,
-                 self.steps_per_epoch, cfg.train.batch_size,
+                 self.data.steps_per_epoch, cfg.train.batch_size,
                  f' x {self.info.world_size} processes' if self.info.distributed else '',
                  self.run_dir)
-        stop = self.step >= self.total_steps
+        stop = self.step >= self.data.total_steps
         while self.epoch < cfg.train.epochs and not stop:
             stop = self._run_epoch()
-            if self.batch_in_epoch >= self.steps_per_epoch:
+            if self.batch_in_epoch >= self.data.steps_per_epoch:
                 self._end_epoch()
                 self.epoch += 1
                 self.batch_in_epoch = 0
@@ -404,18 +286,18 @@ class _Run:
     def _run_epoch(self) -> bool:
         """Train the rest of the current epoch; True when max_steps is reached."""
         cfg = self.cfg.train
-        self.dataset.set_epoch(self.epoch)
-        self.sampler.set_epoch(self.epoch, self.batch_in_epoch * cfg.batch_size)
-        self.loader_gen.manual_seed(cfg.seed * 1_000_003 + self.epoch * 101 + self.info.rank)
-        bar = progress(total=self.steps_per_epoch, initial=self.batch_in_epoch, leave=True,
+        self.data.dataset.set_epoch(self.epoch)
+        self.data.sampler.set_epoch(self.epoch, self.batch_in_epoch * cfg.batch_size)
+        self.data.loader_gen.manual_seed(cfg.seed * 1_000_003 + self.epoch * 101 + self.info.rank)
+        bar = progress(total=self.data.steps_per_epoch, initial=self.batch_in_epoch, leave=True,
                        disable=not self.show_progress or not self.info.is_main or None,
                        bar_format='{desc}{percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} '
                                   '[{elapsed}<{remaining}]')
         header_done = False
         start = time.perf_counter()
         try:
-            for inp, target in self.loader:
-                if self.batch_in_epoch >= self.steps_per_epoch:
+            for inp, target in self.data.loader:
+                if self.batch_in_epoch >= self.data.steps_per_epoch:
                     break
                 inp, target = inp.to(self.device), target.to(self.device)
                 terms = self._train_step(inp, target)
@@ -441,7 +323,7 @@ class _Run:
                 if self.step % cfg.checkpoint_every == 0:
                     self._save()
                     start = time.perf_counter()  # saving time is not training speed
-                if self.step >= self.total_steps:
+                if self.step >= self.data.total_steps:
                     return True
         finally:
             bar.close()
