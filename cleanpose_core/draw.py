@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from cleanpose_core.geometry.boxes import BOX_CORNER_SIGNS, BOX_EDGES
+from cleanpose_core.geometry.box_layout import BOX_CORNER_SIGNS, BOX_EDGES
 
 __all__ = ['CATEGORY_COLORS', 'box_corners_np', 'project_to_pixels', 'draw_pose']
 

@@ -26,16 +26,10 @@ from scipy.spatial import ConvexHull, QhullError
 import torch
 from torch import Tensor
 
+from cleanpose_core.geometry.box_layout import BOX_CORNER_SIGNS, BOX_EDGES
 from cleanpose_core.geometry.checks import check_shapes
 
 __all__ = ['BOX_CORNER_SIGNS', 'BOX_EDGES', 'box_corners', 'box_iou_3d', 'oriented_box_iou']
-
-# Corner i of a box is BOX_CORNER_SIGNS[i] * extents / 2 in the object frame (NOCS order).
-BOX_CORNER_SIGNS = ((1, 1, 1), (1, 1, -1), (-1, 1, 1), (-1, 1, -1),
-                    (1, -1, 1), (1, -1, -1), (-1, -1, 1), (-1, -1, -1))
-# The 12 edges as pairs of corner indices (for drawing).
-BOX_EDGES = ((0, 1), (0, 2), (1, 3), (2, 3), (4, 5), (4, 6), (5, 7), (6, 7),
-             (0, 4), (1, 5), (2, 6), (3, 7))
 
 _SIGNS = np.array(BOX_CORNER_SIGNS, dtype=np.float64)
 _EDGES = np.array(BOX_EDGES, dtype=np.int64)

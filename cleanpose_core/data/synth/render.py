@@ -41,7 +41,7 @@ from cleanpose_core.data.synth.frame import (
 from cleanpose_core.data.synth.noise import add_depth_noise, DepthNoise
 from cleanpose_core.data.synth.scene import SceneSpec
 from cleanpose_core.data.synth.texture import texture_albedo
-from cleanpose_core.geometry.boxes import BOX_CORNER_SIGNS
+from cleanpose_core.geometry.box_layout import BOX_CORNER_SIGNS
 
 __all__ = ['RenderedFrame', 'SceneRenderer', 'REAL_K',
            'handle_pixel_threshold']

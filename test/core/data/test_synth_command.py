@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -158,3 +160,13 @@ def test_output_path_that_is_a_file(tmp_path):
     (tmp_path / 'f').write_text('x')
     with pytest.raises(ConfigError, match='exists and is not a directory'):
         synthesize(_spec(), tmp_path / 'f', 1, show_progress=False)
+
+
+def test_synthesis_workers_start_without_torch():
+    # Spawned workers import the synthesis code; torch would add ~3 s to each start.
+    code = ('import sys; import cleanpose_core.data.synth.command; '
+            'import cleanpose_core.data.writer; import cleanpose_core.draw; '
+            'print("torch" in sys.modules)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == 'False'
