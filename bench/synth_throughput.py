@@ -35,7 +35,7 @@ import time
 import numpy as np
 
 from cleanpose_core.data.synth.command import (
-    frame_to_record, render_frame, scene_name, single_thread_math, synthesize, SynthSpec)
+    frame_to_record, render_frame, scene_name, setup_synthesis_process, synthesize, SynthSpec)
 from cleanpose_core.data.synth.scene import SceneOptions
 from cleanpose_core.data.writer import write_frame
 from cleanpose_core.fileio import atomic_write_json
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     parser.add_argument('--workers', type=int, nargs='+', default=[1, 2], help='worker counts')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
-    single_thread_math()          # as `cleanpose synth` does
+    setup_synthesis_process()          # as `cleanpose synth` does
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     spec = SynthSpec(seed=args.seed, split='train',

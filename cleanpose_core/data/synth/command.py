@@ -54,10 +54,12 @@ from cleanpose_core.log import progress
 log = logging.getLogger(__name__)
 
 __all__ = ['SynthSpec', 'render_frame', 'frame_to_record', 'synthesize', 'scene_name',
-           'spec_to_dict', 'single_thread_math', 'frame_done',
+           'spec_to_dict', 'setup_synthesis_process', 'frame_done',
            'add_arguments', 'run']
 
 _SPLIT_CODE = {'train': 0, 'test': 1}
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 
 
 @dataclass(frozen=True)
@@ -166,11 +168,15 @@ def _work(task: tuple) -> int:
     return frame_index
 
 
-def single_thread_math() -> None:
-    """Make numpy's OpenBLAS and OpenCV use one thread in this (synthesis) process.
+def setup_synthesis_process() -> None:
+    """Tune this (synthesis) process: one-thread numpy/OpenCV, and keep freed memory.
 
     The renderer's matrix products are skinny ((N, 3) @ (3, 3)); with several
     workers sharing the cores, idle-spinning BLAS threads cost more than they save.
+    Every frame allocates and frees tens of full-image arrays of a few MB; glibc's
+    malloc maps and unmaps each of them, and the page faults of the fresh pages cost
+    ~20 % of a frame (system time). Raising the mmap and trim thresholds makes it reuse
+    the memory instead (measured: 2.5 s -> 0.5 s system time for 100 frames).
     """
     import ctypes
     import glob
@@ -190,6 +196,13 @@ def single_thread_math() -> None:
             if fn is not None:
                 fn(1)
                 break
+    try:
+        mallopt = ctypes.CDLL('libc.so.6').mallopt
+    except (OSError, AttributeError):    # not glibc: nothing to tune
+        return
+    for param, value in ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 256 << 20),
+                         (_M_TOP_PAD, 64 << 20)):
+        mallopt(param, value)
 
 
 def frame_done(split_dir: Path, spec: SynthSpec, frame_index: int) -> bool:
@@ -244,7 +257,7 @@ def synthesize(spec: SynthSpec, split_dir: str | Path, frames: int, workers: int
         tasks = [(spec, split_dir, i, 1) for i in todo]
         chunk = max(1, min(spec.frames_per_scene, len(todo) // (2 * workers) or 1))
         ctx = multiprocessing.get_context('spawn')
-        with ctx.Pool(workers, initializer=single_thread_math) as pool:
+        with ctx.Pool(workers, initializer=setup_synthesis_process) as pool:
             for _ in pool.imap_unordered(_work, tasks, chunksize=chunk):
                 bar.update(1)
     bar.close()
@@ -336,7 +349,7 @@ def spec_from_args(args: argparse.Namespace) -> SynthSpec:
 def run(args: argparse.Namespace) -> int:
     """Run `cleanpose synth`."""
     spec = spec_from_args(args)
-    single_thread_math()
+    setup_synthesis_process()
     split_dir = Path(args.out) / args.split
     stats = synthesize(spec, split_dir, args.frames, workers=args.workers)
     log.info('%d frames written (%d already there) in %.1f s, %.1f frames/s',
