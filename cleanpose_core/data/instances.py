@@ -47,7 +47,7 @@ import torch
 
 from cleanpose_core.batch import PoseInput
 from cleanpose_core.categories import NUM_CATEGORIES
-from cleanpose_core.geometry.camera import mask_box
+from cleanpose_core.geometry.masks import mask_box
 
 __all__ = ['InstanceSample', 'extract_instance', 'stack_instances', 'square_crop_box',
            'SKIP_REASONS']

@@ -34,7 +34,7 @@ _EXPORTS = {
     'BackprojectedPixels': 'camera',
     'CAMERA_INTRINSICS': 'camera',
     'intrinsics_matrix': 'camera',
-    'mask_box': 'camera',
+    'mask_box': 'masks',
     'project_points': 'camera',
     'REAL_INTRINSICS': 'camera',
     'check_shapes': 'checks',

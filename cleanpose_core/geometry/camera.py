@@ -20,7 +20,7 @@ coordinates (u, v) are (column, row) of the pixel centre, as in OpenCV.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Union
+from typing import NamedTuple, Union
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from cleanpose_core.geometry.checks import check_shapes
 
 __all__ = [
     'CAMERA_INTRINSICS', 'REAL_INTRINSICS', 'BackprojectedPixels', 'backproject_depth',
-    'backproject_pixels', 'intrinsics_matrix', 'mask_box', 'project_points',
+    'backproject_pixels', 'intrinsics_matrix', 'project_points',
 ]
 
 # (fx, fy, cx, cy) of the NOCS datasets, pixels.
@@ -56,23 +56,6 @@ def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float,
                       dtype: torch.dtype = torch.float32) -> Tensor:
     """Build the (3, 3) pinhole matrix from focal lengths and principal point (pixels)."""
     return torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=dtype)
-
-
-def mask_box(mask: np.ndarray) -> Optional[tuple[slice, slice]]:
-    """Row and column slices of the smallest box holding every True pixel of mask.
-
-    Args:
-        mask: (H, W) bool.
-
-    Returns:
-        (rows, cols) slices, or None for an empty mask.
-    """
-    row_any = np.flatnonzero(mask.any(axis=1))
-    if len(row_any) == 0:
-        return None
-    col_any = np.flatnonzero(mask.any(axis=0))
-    rows = slice(int(row_any[0]), int(row_any[-1]) + 1)
-    return rows, slice(int(col_any[0]), int(col_any[-1]) + 1)
 
 
 def _as_tensor(x: ArrayLike, name: str) -> Tensor:

@@ -29,7 +29,7 @@ import numpy as np
 
 from cleanpose_core.categories import CATEGORIES, category_id
 from cleanpose_core.errors import WeightsError
-from cleanpose_core.geometry.camera import mask_box
+from cleanpose_core.geometry.masks import mask_box
 from cleanpose_core.pipeline.segmenter_weights import load_segmenter_model, \
     to_ultralytics_device
 

@@ -28,7 +28,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from cleanpose_core.geometry.camera import backproject_pixels, mask_box
+from cleanpose_core.geometry.camera import backproject_pixels
+from cleanpose_core.geometry.masks import mask_box
 from cleanpose_core.geometry.plane import fit_table_plane, Plane
 
 __all__ = ['clear_table']

@@ -23,6 +23,7 @@ import numpy as np
 
 from cleanpose_core.data.synth.primitives import PART_HANDLE
 from cleanpose_core.data.synth.scene import PlacedObject
+from cleanpose_core.geometry.masks import mask_box
 
 __all__ = ['RenderedFrame', 'handle_pixel_threshold', 'instance_labels']
 
@@ -98,13 +99,14 @@ def instance_labels(objects: Sequence[PlacedObject], mask: np.ndarray, parts: np
     for k, o in enumerate(objects):
         if counts[o.instance_id] == 0:
             continue
-        ys, xs = np.nonzero(mask == o.instance_id)
+        pixels = mask == o.instance_id
+        box = mask_box(pixels)
         handle = 1
         if o.shape.category == 'mug':
-            n_handle = int(np.count_nonzero(parts[ys, xs] == PART_HANDLE))
+            n_handle = int(np.count_nonzero(parts[box][pixels[box]] == PART_HANDLE))
             handle = int(n_handle >= handle_min)
         rows.append((o.instance_id, o.shape.class_id, o.shape.model_id,
-                     (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1), o.shape.scale,
+                     (box[0].start, box[1].start, box[0].stop, box[1].stop), o.shape.scale,
                      o.shape.size, R_co[k], t_co[k], handle, counts[o.instance_id],
                      o.pose_name))
     n = len(rows)

@@ -23,8 +23,9 @@ import torch
 from torch.testing import assert_close
 
 from cleanpose_core.geometry.camera import (backproject_depth, backproject_pixels,
-                                            CAMERA_INTRINSICS, intrinsics_matrix, mask_box,
-                                            project_points, REAL_INTRINSICS)
+                                            CAMERA_INTRINSICS, intrinsics_matrix, project_points,
+                                            REAL_INTRINSICS)
+from cleanpose_core.geometry.masks import mask_box
 
 K_REAL = intrinsics_matrix(*REAL_INTRINSICS, dtype=torch.float64)
 
