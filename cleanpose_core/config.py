@@ -89,6 +89,7 @@ class ModelConfig:
     kp_layers: int = 1              # (int) cross-attention layers of the keypoint detector
     recon_points: int = 4           # (int) reconstructed shape points per keypoint
     dense_nocs: bool = True         # (bool) per-point NOCS head; pose by a Umeyama fit of it
+    box_grow: float = 0.5           # (float) grow boxes toward outside points (0 = off)
 
     def __post_init__(self) -> None:
         for key in ('num_points', 'crop_size', 'num_keypoints', 'dim', 'dict_size',
@@ -102,6 +103,8 @@ class ModelConfig:
         if self.dict_sample > self.dict_size:
             raise ConfigError(f'model.dict_sample ({self.dict_sample}) must not exceed '
                               f'model.dict_size ({self.dict_size})')
+        if not 0.0 <= self.box_grow <= 1.0:
+            raise ConfigError(f'model.box_grow must be in [0, 1]; got {self.box_grow}')
         if self.knn > self.num_points:
             raise ConfigError(f'model.knn ({self.knn}) must not exceed model.num_points '
                               f'({self.num_points})')

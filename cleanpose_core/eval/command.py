@@ -25,11 +25,13 @@ Examples:
   cleanpose eval --data data/synth --split test --masks gt --out runs/eval/small
   cleanpose eval --data data/synth --split test --weights runs/train/exp/weights/best.safetensors
   cleanpose eval --data data/synth --split test --method baseline --out runs/eval/baseline
+  cleanpose eval --data data/synth --split test --out runs/eval/no_grow model.box_grow=0
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 import sys
@@ -40,7 +42,12 @@ from cleanpose_core.errors import ConfigError
 from cleanpose_core.eval.baseline import baseline_predictor
 from cleanpose_core.eval.evaluate import EvalSummary, evaluate, network_predictor
 
-__all__ = ['add_arguments', 'run', 'evaluate_method', 'report_summary']
+__all__ = ['add_arguments', 'run', 'evaluate_method', 'report_summary', 'split_overrides',
+           'apply_model_overrides', 'INFERENCE_MODEL_KEYS']
+
+# ModelConfig keys that change only how outputs become poses, not the weights: an
+# evaluation may set them (model.KEY=VALUE) on any weights file.
+INFERENCE_MODEL_KEYS = ('box_grow',)
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +70,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--seed', type=int, default=0, help='seed of the point sampling')
 
 
+def split_overrides(overrides: list[str]) -> tuple[dict, list[str]]:
+    """Separate model.KEY=VALUE inference settings from the other overrides.
+
+    Returns:
+        ({key: float value} of the model settings, the remaining overrides).
+
+    Raises:
+        ConfigError: a model key that is not an inference setting, or a bad value.
+    """
+    model, rest = {}, []
+    for item in overrides:
+        key, sep, value = item.partition('=')
+        if not key.startswith('model.'):
+            rest.append(item)
+            continue
+        name = key[len('model.'):]
+        if not sep or name not in INFERENCE_MODEL_KEYS:
+            raise ConfigError(f'eval takes only the inference settings '
+                              f'{["model." + k + "=VALUE" for k in INFERENCE_MODEL_KEYS]} '
+                              f'of the model; got {item!r}')
+        try:
+            model[name] = float(value)
+        except ValueError:
+            raise ConfigError(f'{key} must be a number; got {value!r}') from None
+    return model, rest
+
+
+def apply_model_overrides(net, values: dict) -> None:
+    """Set inference settings (INFERENCE_MODEL_KEYS) on a loaded CleanPoseNet.
+
+    Raises:
+        ConfigError: a value out of its range.
+    """
+    if values:
+        net.cfg = dataclasses.replace(net.cfg, **values)
+
+
 def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | None,
                     weights: str | Path | None = None, device: str = 'auto',
                     max_frames: int = 0, seed: int = 0,
-                    show_progress: bool = False) -> EvalSummary:
+                    show_progress: bool = False,
+                    model_overrides: dict | None = None) -> EvalSummary:
     """Score the network (or the geometric reference) with ground-truth masks.
 
     Args:
@@ -79,6 +124,7 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         max_frames: frames scored, spread evenly; 0 = all.
         seed: seed of the point sampling (network) or RANSAC (baseline).
         show_progress: tqdm bar.
+        model_overrides: inference settings for the network (see split_overrides).
 
     Raises:
         DataError: missing or empty split.
@@ -93,8 +139,9 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         path = Path(weights) if weights else DEFAULT_WEIGHTS
         dev = resolve_device(device, '--device', local_rank=0)
         net = load_weights(path, device=dev)
+        apply_model_overrides(net, model_overrides or {})
         predict = network_predictor(net, dev, seed=seed)
-        info.update(weights=str(path), device=str(dev))
+        info.update(weights=str(path), device=str(dev), box_grow=net.cfg.box_grow)
     elif method == 'baseline':
         predict = baseline_predictor(seed=seed)
         info.update(weights=None)
@@ -124,9 +171,15 @@ def run(args: argparse.Namespace) -> int:
                           'segmenter with the pipeline evaluation, or use --masks gt')
     if args.max_frames < 0:
         raise ConfigError(f'--max-frames must be >= 0; got {args.max_frames}')
+    model_overrides, rest = split_overrides(getattr(args, 'overrides', []))
+    if rest:
+        raise ConfigError(f'pipeline.KEY=VALUE settings apply to --masks segmenter only; '
+                          f'got {rest}')
+    if model_overrides and args.method != 'network':
+        raise ConfigError('model.KEY=VALUE settings apply to --method network only')
     out = Path(args.out) if args.out else increment_path(Path('runs/eval/exp'))
     summary = evaluate_method(args.data, args.split, args.method, out, weights=args.weights,
                               device=args.device, max_frames=args.max_frames, seed=args.seed,
-                              show_progress=True)
+                              show_progress=True, model_overrides=model_overrides)
     report_summary(summary, out)
     return 0

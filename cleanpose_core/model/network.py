@@ -35,6 +35,7 @@ from cleanpose_core.categories import CATEGORIES, NUM_CATEGORIES
 from cleanpose_core.config import ModelConfig
 from cleanpose_core.errors import WeightsError
 from cleanpose_core.model.augment import augment_points, augment_target, sample_augmentation
+from cleanpose_core.model.box_fit import grow_boxes
 from cleanpose_core.model.distill import ResidualDistiller
 from cleanpose_core.model.encoders import MLP, normalize_points, PointEncoder, RGBEncoder
 from cleanpose_core.model.front_door import FrontDoorEncoder
@@ -150,10 +151,18 @@ class CleanPoseNet(nn.Module):
             # Rotation of the dense NOCS fit (the regressed one where the fit degenerates);
             # centre, scale and extents stay regressed: measured more precise than the
             # fit's, whose scale the shrinkage of regressed NOCS toward 0 biases upward.
+            # Then the boxes grow toward the observed points left outside them
+            # (model.box_grow, model/box_fit.py).
             fit = fit_nocs_pose(out.point_nocs, inp.points)
             R = torch.where((fit.s > 0)[:, None, None], fit.R, R)
-        return PoseOutput(R_cam_obj=R, t_cam_obj=out.t_cam_obj, scales=out.scales,
-                          sizes=out.sizes, keypoints_cam=out.keypoints_cam,
+        t, scales, sizes = out.t_cam_obj, out.scales, out.sizes
+        if self.cfg.box_grow > 0:
+            t, extents = grow_boxes(R, t, scales[:, None] * sizes, inp.points,
+                                    self.cfg.box_grow)
+            scales = extents.norm(dim=-1)
+            sizes = extents / scales.clamp(min=1e-9)[:, None]
+        return PoseOutput(R_cam_obj=R, t_cam_obj=t, scales=scales,
+                          sizes=sizes, keypoints_cam=out.keypoints_cam,
                           keypoint_nocs=out.keypoint_nocs,
                           reconstruction_nocs=out.reconstruction_nocs)
 

@@ -37,6 +37,7 @@ from cleanpose_core.errors import ConfigError
 from cleanpose_core.eval import command as eval_command
 from cleanpose_core.eval.evaluate import evaluate
 from cleanpose_core.pipeline.eval_segmenter import predict_frame_fn
+from cleanpose_core.pipeline.pipeline import PosePipeline
 
 __all__ = ['add_arguments', 'run']
 
@@ -52,17 +53,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('overrides', nargs='*', metavar='pipeline.KEY=VALUE',
                         help='pipeline settings for --masks segmenter, e.g. '
                              'pipeline.mask_erode=2 (defaults: min_score=0, '
-                             f'segmenter_conf={EVAL_SEGMENTER_CONF}, track=false)')
+                             f'segmenter_conf={EVAL_SEGMENTER_CONF}, track=false); and, '
+                             "with either masks, the network's inference settings, e.g. "
+                             'model.box_grow=0')
 
 
 def eval_pipeline_config(args: argparse.Namespace) -> PipelineConfig:
     """The pipeline config that `cleanpose eval --masks segmenter` scores."""
-    wrong = [o for o in args.overrides if not o.startswith('pipeline.')]
+    _, rest = eval_command.split_overrides(args.overrides)
+    wrong = [o for o in rest if not o.startswith('pipeline.')]
     if wrong:
         raise ConfigError(f'eval takes only pipeline.KEY=VALUE settings; got {wrong}')
     cfg = load_config(None, ['pipeline.min_score=0',
                              f'pipeline.segmenter_conf={EVAL_SEGMENTER_CONF}',
-                             'pipeline.track=false', *args.overrides]).pipeline
+                             'pipeline.track=false', *rest]).pipeline
     return dataclasses.replace(cfg, weights=args.weights or cfg.weights,
                                segmenter_weights=args.segmenter or cfg.segmenter_weights,
                                device=args.device, seed=args.seed)
@@ -71,8 +75,6 @@ def eval_pipeline_config(args: argparse.Namespace) -> PipelineConfig:
 def run(args: argparse.Namespace) -> int:
     """Run `cleanpose eval`; --masks segmenter goes through the full pipeline."""
     if args.masks != 'segmenter':
-        if args.overrides:
-            raise ConfigError('pipeline.KEY=VALUE settings apply to --masks segmenter only')
         return eval_command.run(args)
     if args.method != 'network':
         raise ConfigError('--masks segmenter scores the network; use --masks gt with '
@@ -89,7 +91,11 @@ def run(args: argparse.Namespace) -> int:
             'segmenter': cfg.segmenter_weights or 'shipped',
             'pipeline': {k: v for k, v in dataclasses.asdict(cfg).items()
                          if k not in ('weights', 'segmenter_weights')}}
-    summary = evaluate(predict_frame_fn(cfg, 'segmenter'), nocs, out_dir=out,
+    pipeline = PosePipeline.from_config(dataclasses.replace(cfg, track=False))
+    eval_command.apply_model_overrides(pipeline.net, eval_command.split_overrides(
+        args.overrides)[0])
+    info['box_grow'] = pipeline.net.cfg.box_grow
+    summary = evaluate(predict_frame_fn(cfg, 'segmenter', pipeline), nocs, out_dir=out,
                        max_frames=args.max_frames, info=info, show_progress=True)
     eval_command.report_summary(summary, out)
     return 0

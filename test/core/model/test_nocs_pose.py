@@ -23,6 +23,7 @@ from torch.testing import assert_close
 from cleanpose_core.geometry.symmetry import view_canonical_rotation
 from cleanpose_core.geometry.transforms import random_rotations, rotation_angle_deg
 from cleanpose_core.model import CleanPoseNet
+from cleanpose_core.model.box_fit import grow_boxes
 from cleanpose_core.model.nocs_pose import fit_nocs_pose
 
 
@@ -84,7 +85,7 @@ def test_view_canonical_puts_camera_in_yz_plane_and_keeps_the_shape():
 
 def test_predict_takes_the_rotation_of_the_dense_nocs_fit():
     torch.manual_seed(0)
-    net = CleanPoseNet(tiny_config(distill=False))
+    net = CleanPoseNet(tiny_config(distill=False, box_grow=0.0))
     inp, _ = make_batch(3)
     out = net.predict(inp)
     net.eval()
@@ -96,6 +97,26 @@ def test_predict_takes_the_rotation_of_the_dense_nocs_fit():
     assert_close(out.scales, fwd.scales)
     assert_close(out.t_cam_obj, fwd.t_cam_obj)
     assert_close(out.sizes, fwd.sizes)
+
+
+def test_predict_grows_the_regressed_box_toward_the_points():
+    torch.manual_seed(0)
+    net = CleanPoseNet(tiny_config(distill=False, box_grow=0.5))
+    inp, _ = make_batch(3)
+    out = net.predict(inp)
+    net.eval()
+    with torch.no_grad():
+        fwd = net.forward(inp)
+    R = fit_nocs_pose(fwd.point_nocs, inp.points).R
+    t, extents = grow_boxes(R, fwd.t_cam_obj, fwd.scales[:, None] * fwd.sizes, inp.points, 0.5)
+    assert_close(out.R_cam_obj, R)
+    assert_close(out.t_cam_obj, t)
+    assert_close(out.scales[:, None] * out.sizes, extents)
+    assert_close(out.sizes.norm(dim=-1), torch.ones(3))
+    # an untrained network's boxes leave points outside: they grow, never shrink
+    assert bool((out.scales[:, None] * out.sizes >= fwd.scales[:, None] * fwd.sizes - 1e-6)
+                .all())
+    assert not torch.allclose(out.scales, fwd.scales)
 
 
 def test_dense_nocs_switch_off_uses_the_regressed_pose():

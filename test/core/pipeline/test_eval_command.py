@@ -56,9 +56,28 @@ def test_segmenter_masks_refuse_the_baseline(tiny, tmp_path):
                  '--method', 'baseline', '--out', str(tmp_path)]) == 1
 
 
-@pytest.mark.parametrize('extra', [['--masks', 'segmenter', 'model.dim=8'],
-                                   ['--masks', 'gt', 'pipeline.mask_erode=1'],
-                                   ['--masks', 'segmenter', 'pipeline.mask_erode=-1']])
-def test_bad_pipeline_settings_are_refused(tiny, tmp_path, extra, caplog):
-    assert main(['eval', '--data', str(tiny / 'data'), '--out', str(tmp_path), *extra]) == 1
-    assert 'pipeline' in caplog.text or 'mask_erode' in caplog.text
+@pytest.mark.parametrize('extra, message', [
+    (['--masks', 'segmenter', 'model.dim=8'], 'model.box_grow=VALUE'),
+    (['--masks', 'gt', 'model.box_grow=2'], 'box_grow must be in [0, 1]'),
+    (['--masks', 'gt', 'model.box_grow=wide'], 'must be a number'),
+    (['--masks', 'gt', 'pipeline.mask_erode=1'], 'segmenter only'),
+    (['--masks', 'segmenter', 'pipeline.mask_erode=-1'], 'mask_erode')])
+def test_bad_settings_are_refused(tiny, tmp_path, extra, message, caplog):
+    assert main(['eval', '--data', str(tiny / 'data'), '--out', str(tmp_path),
+                 '--weights', str(tiny / 'net.safetensors'), '--device', 'cpu', *extra]) == 1
+    assert message in caplog.text
+
+
+@pytest.mark.parametrize('masks', ['gt', 'segmenter'])
+def test_box_grow_is_an_inference_setting_of_either_masks(tiny, tmp_path, masks):
+    scores = {}
+    for grow in ('0', '1'):
+        out = tmp_path / grow
+        assert main(['eval', '--data', str(tiny / 'data'), '--masks', masks,
+                     '--weights', str(tiny / 'net.safetensors'),
+                     '--segmenter', str(tiny / 'seg.safetensors'), '--device', 'cpu',
+                     '--out', str(out), f'model.box_grow={grow}']) == 0
+        summary = json.loads((out / 'summary.json').read_text())
+        assert summary['box_grow'] == float(grow)
+        scores[grow] = sorted((out / 'predictions').rglob('*.pkl'))
+    assert len(scores['0']) == len(scores['1']) == 2
