@@ -41,6 +41,7 @@ import logging
 from pathlib import Path
 import shutil
 import sys
+import tempfile
 import time
 
 import yaml
@@ -83,9 +84,13 @@ def validate_segmenter(weights: Path, data_yaml: Path, imgsz: int, device: str,
         {'mask_map50', 'mask_map50_95', 'box_map50', 'box_map50_95'} in [0, 1].
     """
     model = load_segmenter_model(weights)
-    metrics = model.val(data=str(data_yaml), imgsz=imgsz, device=to_ultralytics_device(device),
-                        split=split, batch=batch, workers=0, plots=False, verbose=False,
-                        project=str(weights.parent), name='val', exist_ok=True)
+    # ultralytics makes a run folder even without plots; keep it out of the weights' folder
+    # (the shipped weights live inside the package).
+    with tempfile.TemporaryDirectory(prefix='cleanpose_val_') as project:
+        metrics = model.val(data=str(data_yaml), imgsz=imgsz,
+                            device=to_ultralytics_device(device), split=split, batch=batch,
+                            workers=0, plots=False, verbose=False, project=project,
+                            name='val', exist_ok=True)
     return {'mask_map50': round(float(metrics.seg.map50), 4),
             'mask_map50_95': round(float(metrics.seg.map), 4),
             'box_map50': round(float(metrics.box.map50), 4),
