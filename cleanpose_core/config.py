@@ -222,6 +222,7 @@ PIPELINE_RANGES = {
     'segmenter_imgsz': (32, 4096),
     'mask_erode': (0, 50),
     'table_clearance': (0.0, 0.1),
+    'upright_snap': (0.0, 45.0),
     'min_points': (1, 100000),
     'max_instances': (1, 256),
     'smoothing': (0.0, 0.99),
@@ -243,6 +244,7 @@ class PipelineConfig:
     segmenter_imgsz: int = 320      # (int) segmenter input size, pixels
     mask_erode: int = 3             # (int) pixels taken off segmenter mask edges
     table_clearance: float = 0.005  # (float) drop segmenter mask pixels this close to the table, m
+    upright_snap: float = 20.0      # (float) snap Y axes this near the table normal onto it, deg
     class_map: dict = field(default_factory=dict)  # (dict) segmenter class name -> category
     categories: tuple = CATEGORIES  # (list) categories to report
     min_points: int = 32            # (int) fewer valid masked depth points: skip instance

@@ -155,6 +155,9 @@ PARAMS = (
     _pipeline('table_clearance', 'double', read_only=False, runtime=True,
               description='segmenter mask pixels closer than this to the fitted table '
               'plane are dropped (mask bleed onto the table), metres; 0 = off'),
+    _pipeline('upright_snap', 'double', read_only=False, runtime=True,
+              description='object Y axes within this many degrees of the fitted table '
+              "plane's normal (or its opposite) are put on it; 0 = off"),
     _pipeline('class_map', 'string_array', description='segmenter class -> category as '
               "'class:category' items, e.g. ['cup:mug', 'wine glass:bottle']"),
     _pipeline('categories', 'string_array', choices=CATEGORIES),

@@ -26,6 +26,7 @@ Examples:
   cleanpose eval --data data/synth --split test --weights runs/train/exp/weights/best.safetensors
   cleanpose eval --data data/synth --split test --method baseline --out runs/eval/baseline
   cleanpose eval --data data/synth --split test --out runs/eval/no_grow model.box_grow=0
+  cleanpose eval --data data/synth --split test --out runs/eval/no_snap pipeline.upright_snap=0
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import logging
 from pathlib import Path
 import sys
 
-from cleanpose_core.config import DEFAULT_WEIGHTS, resolve_device
+from cleanpose_core.config import DEFAULT_WEIGHTS, load_config, resolve_device
 from cleanpose_core.data.nocs import NocsSplit
 from cleanpose_core.errors import ConfigError
 from cleanpose_core.eval.baseline import baseline_predictor
@@ -111,7 +112,8 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
                     weights: str | Path | None = None, device: str = 'auto',
                     max_frames: int = 0, seed: int = 0,
                     show_progress: bool = False,
-                    model_overrides: dict | None = None) -> EvalSummary:
+                    model_overrides: dict | None = None,
+                    upright_snap: float | None = None) -> EvalSummary:
     """Score the network (or the geometric reference) with ground-truth masks.
 
     Args:
@@ -125,6 +127,8 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         seed: seed of the point sampling (network) or RANSAC (baseline).
         show_progress: tqdm bar.
         model_overrides: inference settings for the network (see split_overrides).
+        upright_snap: the pipeline's upright prior for the network, degrees; None = the
+            pipeline default (PipelineConfig.upright_snap), 0 = off.
 
     Raises:
         DataError: missing or empty split.
@@ -140,8 +144,11 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         dev = resolve_device(device, '--device', local_rank=0)
         net = load_weights(path, device=dev)
         apply_model_overrides(net, model_overrides or {})
-        predict = network_predictor(net, dev, seed=seed)
-        info.update(weights=str(path), device=str(dev), box_grow=net.cfg.box_grow)
+        if upright_snap is None:
+            upright_snap = load_config(None, []).pipeline.upright_snap
+        predict = network_predictor(net, dev, seed=seed, upright_snap=upright_snap)
+        info.update(weights=str(path), device=str(dev), box_grow=net.cfg.box_grow,
+                    upright_snap=upright_snap)
     elif method == 'baseline':
         predict = baseline_predictor(seed=seed)
         info.update(weights=None)
@@ -172,14 +179,19 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames < 0:
         raise ConfigError(f'--max-frames must be >= 0; got {args.max_frames}')
     model_overrides, rest = split_overrides(getattr(args, 'overrides', []))
-    if rest:
-        raise ConfigError(f'pipeline.KEY=VALUE settings apply to --masks segmenter only; '
-                          f'got {rest}')
-    if model_overrides and args.method != 'network':
-        raise ConfigError('model.KEY=VALUE settings apply to --method network only')
+    # With ground-truth masks the pipeline's only setting that applies is its upright prior.
+    wrong = [o for o in rest if not o.startswith('pipeline.upright_snap=')]
+    if wrong:
+        raise ConfigError(f'pipeline.KEY=VALUE settings other than pipeline.upright_snap '
+                          f'apply to --masks segmenter only; got {wrong}')
+    if (model_overrides or rest) and args.method != 'network':
+        raise ConfigError('model.KEY=VALUE and pipeline.upright_snap apply to --method '
+                          'network only')
+    upright_snap = load_config(None, rest).pipeline.upright_snap
     out = Path(args.out) if args.out else increment_path(Path('runs/eval/exp'))
     summary = evaluate_method(args.data, args.split, args.method, out, weights=args.weights,
                               device=args.device, max_frames=args.max_frames, seed=args.seed,
-                              show_progress=True, model_overrides=model_overrides)
+                              show_progress=True, model_overrides=model_overrides,
+                              upright_snap=upright_snap)
     report_summary(summary, out)
     return 0

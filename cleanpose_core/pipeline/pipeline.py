@@ -36,12 +36,13 @@ from cleanpose_core.config import DEFAULT_SEGMENTER, DEFAULT_WEIGHTS, PipelineCo
     resolve_device
 from cleanpose_core.data.instances import extract_instance, stack_instances
 from cleanpose_core.errors import ConfigError, WeightsError
+from cleanpose_core.geometry.resting import snap_up_axis
 from cleanpose_core.model.traced import traced_or_eager
 from cleanpose_core.model.weights import load_weights
 from cleanpose_core.pipeline.results import Frame, FrameResult
 from cleanpose_core.pipeline.segmenter import (Detection2D, Segmentation, Segmenter,
                                                YoloSegmenter)
-from cleanpose_core.pipeline.table import clear_table
+from cleanpose_core.pipeline.table import clear_table, fit_frame_plane
 from cleanpose_core.pipeline.tracker import Tracker
 
 __all__ = ['PosePipeline', 'check_frame', 'STAGES', 'RUNTIME_KEYS']
@@ -52,7 +53,7 @@ STAGES = ('segment', 'instances', 'network', 'track', 'total')
 # PipelineConfig keys that update_config may change while running.
 RUNTIME_KEYS = ('min_score', 'segmenter_conf', 'categories', 'min_points', 'max_instances',
                 'track', 'smoothing', 'track_max_distance', 'track_max_missed',
-                'table_clearance')
+                'table_clearance', 'upright_snap')
 _WARN_EVERY_S = 5.0
 
 
@@ -252,9 +253,15 @@ class PosePipeline:
         dets.sort(key=lambda d: -d.score)
         _count(skipped, 'max_instances', max(0, len(dets) - self.cfg.max_instances))
         dets = dets[:self.cfg.max_instances]
-        if from_segmenter and self.cfg.table_clearance > 0 and dets:
+        # The table plane serves the mask clean-up (segmenter masks) and the upright prior.
+        clear = from_segmenter and self.cfg.table_clearance > 0
+        plane = None
+        if dets and (clear or self.cfg.upright_snap > 0):
+            plane = fit_frame_plane(frame.depth, frame.K, [d.mask for d in dets],
+                                    np.random.default_rng(self.cfg.seed))
+        if clear and plane is not None:
             masks, _ = clear_table(frame.depth, frame.K, [d.mask for d in dets],
-                                   self.cfg.table_clearance, np.random.default_rng(self.cfg.seed))
+                                   self.cfg.table_clearance, None, plane=plane)
             dets = [replace(d, mask=m) for d, m in zip(dets, masks)]
         t1 = time.perf_counter()
         timings['segment'] = (t1 - t0) * 1e3
@@ -287,6 +294,8 @@ class PosePipeline:
                 t = out.t_cam_obj.double().cpu().numpy()
                 scales = out.scales.double().cpu().numpy()
                 sizes = out.sizes.double().cpu().numpy()
+            if plane is not None and self.cfg.upright_snap > 0:
+                R = snap_up_axis(R, plane.normal, self.cfg.upright_snap)
         else:
             R, t = np.zeros((0, 3, 3)), np.zeros((0, 3))
             scales, sizes = np.zeros(0), np.zeros((0, 3))

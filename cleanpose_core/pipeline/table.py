@@ -30,11 +30,11 @@ import numpy as np
 
 from cleanpose_core.geometry.camera import backproject_pixels
 from cleanpose_core.geometry.masks import mask_box
-from cleanpose_core.geometry.plane import fit_table_plane, Plane
+from cleanpose_core.geometry.plane import Plane
+from cleanpose_core.geometry.resting import fit_frame_plane
 
 __all__ = ['clear_table']
 
-_STRIDE = 6           # background pixels sampled on this grid for the plane fit
 _MIN_KEPT = 0.5       # a mask keeps at least this share of its valid pixels, else untouched
 
 
@@ -45,8 +45,8 @@ def _points(depth: np.ndarray, K: np.ndarray, mask: np.ndarray) -> tuple:
 
 
 def clear_table(depth: np.ndarray, K: np.ndarray, masks: Sequence[np.ndarray],
-                clearance: float, rng: np.random.Generator
-                ) -> tuple[list, Optional[Plane]]:
+                clearance: float, rng: Optional[np.random.Generator],
+                plane: Optional[Plane] = None) -> tuple[list, Optional[Plane]]:
     """Remove the supporting plane's pixels from instance masks.
 
     Args:
@@ -54,7 +54,8 @@ def clear_table(depth: np.ndarray, K: np.ndarray, masks: Sequence[np.ndarray],
         K: (3, 3) intrinsics.
         masks: (H, W) bool instance masks.
         clearance: metres above the plane below which a mask pixel is table.
-        rng: generator of the RANSAC fit.
+        rng: generator of the RANSAC fit (unused when plane is given).
+        plane: the table plane when already fitted (fit_frame_plane); None fits it.
 
     Returns:
         (masks, plane): new masks (the inputs where nothing changed) and the fitted
@@ -64,18 +65,8 @@ def clear_table(depth: np.ndarray, K: np.ndarray, masks: Sequence[np.ndarray],
     if not masks:
         return masks, None
     K = np.asarray(K, dtype=np.float64)
-    # The plane is fitted on every _STRIDE-th pixel of each row and column: that grid is
-    # an image of its own whose intrinsics are K scaled by 1 / _STRIDE.
-    coarse = np.ascontiguousarray(depth[::_STRIDE, ::_STRIDE])
-    K_coarse = K.copy()
-    K_coarse[:2] /= _STRIDE
-    coarse_union = np.logical_or.reduce([m[::_STRIDE, ::_STRIDE] for m in masks])
-    background, _ = _points(coarse, K_coarse, ~coarse_union)
-    objects, _ = _points(coarse, K_coarse, coarse_union)
-    # A table fills most of the background: 64 hypotheses scored on 2,000 points find it
-    # (all three points on it with probability >= 1/8 each) in a few milliseconds.
-    plane = fit_table_plane(background, rng, above=objects if len(objects) else None,
-                            iterations=64, max_points=2000)
+    if plane is None:
+        plane = fit_frame_plane(depth, K, masks, rng)
     if plane is None:
         return masks, None
     out = []

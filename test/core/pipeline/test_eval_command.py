@@ -61,6 +61,7 @@ def test_segmenter_masks_refuse_the_baseline(tiny, tmp_path):
     (['--masks', 'gt', 'model.box_grow=2'], 'box_grow must be in [0, 1]'),
     (['--masks', 'gt', 'model.box_grow=wide'], 'must be a number'),
     (['--masks', 'gt', 'pipeline.mask_erode=1'], 'segmenter only'),
+    (['--masks', 'gt', 'pipeline.upright_snap=60'], 'upright_snap'),
     (['--masks', 'segmenter', 'pipeline.mask_erode=-1'], 'mask_erode')])
 def test_bad_settings_are_refused(tiny, tmp_path, extra, message, caplog):
     assert main(['eval', '--data', str(tiny / 'data'), '--out', str(tmp_path),
@@ -81,3 +82,12 @@ def test_box_grow_is_an_inference_setting_of_either_masks(tiny, tmp_path, masks)
         assert summary['box_grow'] == float(grow)
         scores[grow] = sorted((out / 'predictions').rglob('*.pkl'))
     assert len(scores['0']) == len(scores['1']) == 2
+
+
+def test_the_upright_prior_applies_to_ground_truth_masks_too(tiny, tmp_path):
+    for snap in ('0', '30'):
+        out = tmp_path / snap
+        assert main(['eval', '--data', str(tiny / 'data'), '--masks', 'gt',
+                     '--weights', str(tiny / 'net.safetensors'), '--device', 'cpu',
+                     '--out', str(out), f'pipeline.upright_snap={snap}']) == 0
+        assert json.loads((out / 'summary.json').read_text())['upright_snap'] == float(snap)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cleanpose_core.geometry.resting import fit_frame_plane
 from cleanpose_core.pipeline.table import clear_table
 
 H, W = 240, 320
@@ -65,3 +66,12 @@ def test_no_plane_without_background():
     everything = np.ones((H, W), bool)
     (out,), plane = clear_table(depth, K, [everything], 0.005, np.random.default_rng(0))
     assert plane is None and out is everything
+
+
+def test_a_plane_fitted_once_serves_the_clean_up():
+    depth, mask = _scene(), _bleeding_mask()
+    plane = fit_frame_plane(depth, K, [mask], np.random.default_rng(0))
+    expected = np.array([0.0, -1.0, -0.6]) / np.linalg.norm([0.0, -1.0, -0.6])
+    assert np.degrees(np.arccos(np.clip(plane.normal @ expected, -1, 1))) < 0.5
+    (cleared,), same = clear_table(depth, K, [mask], 0.005, None, plane=plane)
+    assert same is plane and cleared.sum() == mask[OBJECT].sum()

@@ -1,0 +1,71 @@
+# Copyright 2026 The cleanpose_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The upright prior puts nearly upright Y axes on the table normal, and nothing else."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cleanpose_core.geometry.resting import rotation_between, snap_up_axis
+
+NORMAL = np.array([0.0, -0.8, -0.6])          # a table seen from above, toward the camera
+
+
+def _turn(axis, deg):
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    a = np.radians(deg)
+    return np.eye(3) + np.sin(a) * k + (1 - np.cos(a)) * k @ k
+
+
+def _standing(yaw_deg, tilt_deg, upside_down=False):
+    """An object whose Y axis is the table normal (or its opposite), turned by yaw about
+    it and then tipped by tilt about a horizontal axis."""
+    y = -NORMAL if upside_down else NORMAL
+    x = np.cross(y, [1.0, 0.0, 0.0])
+    x /= np.linalg.norm(x)
+    R = np.stack([x, y, np.cross(x, y)], axis=1)
+    return _turn(x, tilt_deg) @ _turn(y, yaw_deg) @ R
+
+
+@pytest.mark.parametrize('upside_down', [False, True])
+def test_nearly_upright_axes_land_on_the_normal_keeping_the_turn_about_it(upside_down):
+    R = _standing(37.0, 8.0, upside_down)[None]
+    (snapped,) = snap_up_axis(R, NORMAL, 20.0)
+    want = -NORMAL if upside_down else NORMAL
+    np.testing.assert_allclose(snapped[:, 1], want, atol=1e-12)
+    np.testing.assert_allclose(snapped, _standing(37.0, 0.0, upside_down), atol=1e-12)
+    np.testing.assert_allclose(snapped.T @ snapped, np.eye(3), atol=1e-12)
+    assert np.linalg.det(snapped) == pytest.approx(1.0)
+
+
+def test_tipped_and_lying_objects_and_a_zero_threshold_are_left_alone():
+    R = np.stack([_standing(10.0, 25.0), _standing(-50.0, 90.0), _standing(0.0, 5.0)])
+    out = snap_up_axis(R, NORMAL, 20.0)
+    np.testing.assert_array_equal(out[:2], R[:2])
+    assert not np.allclose(out[2], R[2])
+    np.testing.assert_array_equal(snap_up_axis(R, NORMAL, 0.0), R)
+    assert snap_up_axis(np.zeros((0, 3, 3)), NORMAL, 20.0).shape == (0, 3, 3)
+
+
+def test_rotation_between_and_bad_arguments():
+    a, b = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.6, 0.8])
+    np.testing.assert_allclose(rotation_between(a, b) @ a, b, atol=1e-12)
+    np.testing.assert_array_equal(rotation_between(a, a), np.eye(3))
+    with pytest.raises(ValueError, match='unit vector'):
+        snap_up_axis(np.eye(3)[None], 2 * NORMAL, 20.0)
+    with pytest.raises(ValueError, match='max_deg'):
+        snap_up_axis(np.eye(3)[None], NORMAL, 95.0)
