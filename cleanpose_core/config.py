@@ -223,6 +223,7 @@ PIPELINE_RANGES = {
     'mask_erode': (0, 50),
     'table_clearance': (0.0, 0.1),
     'upright_snap': (0.0, 45.0),
+    'footprint_yaw': (0.0, 45.0),
     'min_points': (1, 100000),
     'max_instances': (1, 256),
     'smoothing': (0.0, 0.99),
@@ -245,6 +246,7 @@ class PipelineConfig:
     mask_erode: int = 3             # (int) pixels taken off segmenter mask edges
     table_clearance: float = 0.005  # (float) drop segmenter mask pixels this close to the table, m
     upright_snap: float = 20.0      # (float) snap Y axes this near the table normal onto it, deg
+    footprint_yaw: float = 25.0     # (float) turn upright cameras/laptops to their footprint, deg
     class_map: dict = field(default_factory=dict)  # (dict) segmenter class name -> category
     categories: tuple = CATEGORIES  # (list) categories to report
     min_points: int = 32            # (int) fewer valid masked depth points: skip instance

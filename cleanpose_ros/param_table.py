@@ -158,6 +158,10 @@ PARAMS = (
     _pipeline('upright_snap', 'double', read_only=False, runtime=True,
               description='object Y axes within this many degrees of the fitted table '
               "plane's normal (or its opposite) are put on it; 0 = off"),
+    _pipeline('footprint_yaw', 'double', read_only=False, runtime=True,
+              description='upright cameras and laptops turn about the table normal onto the '
+              'nearest side of the smallest rectangle around their points, if within this '
+              'many degrees; 0 = off'),
     _pipeline('class_map', 'string_array', description='segmenter class -> category as '
               "'class:category' items, e.g. ['cup:mug', 'wine glass:bottle']"),
     _pipeline('categories', 'string_array', choices=CATEGORIES),

@@ -113,7 +113,8 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
                     max_frames: int = 0, seed: int = 0,
                     show_progress: bool = False,
                     model_overrides: dict | None = None,
-                    upright_snap: float | None = None) -> EvalSummary:
+                    upright_snap: float | None = None,
+                    footprint_yaw: float | None = None) -> EvalSummary:
     """Score the network (or the geometric reference) with ground-truth masks.
 
     Args:
@@ -129,6 +130,8 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         model_overrides: inference settings for the network (see split_overrides).
         upright_snap: the pipeline's upright prior for the network, degrees; None = the
             pipeline default (PipelineConfig.upright_snap), 0 = off.
+        footprint_yaw: the pipeline's footprint alignment of upright cameras and laptops,
+            degrees; None = the pipeline default, 0 = off.
 
     Raises:
         DataError: missing or empty split.
@@ -144,11 +147,13 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         dev = resolve_device(device, '--device', local_rank=0)
         net = load_weights(path, device=dev)
         apply_model_overrides(net, model_overrides or {})
-        if upright_snap is None:
-            upright_snap = load_config(None, []).pipeline.upright_snap
-        predict = network_predictor(net, dev, seed=seed, upright_snap=upright_snap)
+        defaults = load_config(None, []).pipeline
+        upright_snap = defaults.upright_snap if upright_snap is None else upright_snap
+        footprint_yaw = defaults.footprint_yaw if footprint_yaw is None else footprint_yaw
+        predict = network_predictor(net, dev, seed=seed, upright_snap=upright_snap,
+                                    footprint_yaw=footprint_yaw)
         info.update(weights=str(path), device=str(dev), box_grow=net.cfg.box_grow,
-                    upright_snap=upright_snap)
+                    upright_snap=upright_snap, footprint_yaw=footprint_yaw)
     elif method == 'baseline':
         predict = baseline_predictor(seed=seed)
         info.update(weights=None)
@@ -179,19 +184,21 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames < 0:
         raise ConfigError(f'--max-frames must be >= 0; got {args.max_frames}')
     model_overrides, rest = split_overrides(getattr(args, 'overrides', []))
-    # With ground-truth masks the pipeline's only setting that applies is its upright prior.
-    wrong = [o for o in rest if not o.startswith('pipeline.upright_snap=')]
+    # With ground-truth masks the pipeline's only settings that apply are its priors.
+    wrong = [o for o in rest if not o.startswith(('pipeline.upright_snap=',
+                                                  'pipeline.footprint_yaw='))]
     if wrong:
-        raise ConfigError(f'pipeline.KEY=VALUE settings other than pipeline.upright_snap '
-                          f'apply to --masks segmenter only; got {wrong}')
+        raise ConfigError(f'pipeline.KEY=VALUE settings other than pipeline.upright_snap and '
+                          f'pipeline.footprint_yaw apply to --masks segmenter only; got {wrong}')
     if (model_overrides or rest) and args.method != 'network':
-        raise ConfigError('model.KEY=VALUE and pipeline.upright_snap apply to --method '
-                          'network only')
-    upright_snap = load_config(None, rest).pipeline.upright_snap
+        raise ConfigError('model.KEY=VALUE, pipeline.upright_snap and pipeline.footprint_yaw '
+                          'apply to --method network only')
+    priors = load_config(None, rest).pipeline
     out = Path(args.out) if args.out else increment_path(Path('runs/eval/exp'))
     summary = evaluate_method(args.data, args.split, args.method, out, weights=args.weights,
                               device=args.device, max_frames=args.max_frames, seed=args.seed,
                               show_progress=True, model_overrides=model_overrides,
-                              upright_snap=upright_snap)
+                              upright_snap=priors.upright_snap,
+                              footprint_yaw=priors.footprint_yaw)
     report_summary(summary, out)
     return 0

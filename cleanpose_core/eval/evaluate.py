@@ -42,7 +42,7 @@ from cleanpose_core.data.nocs import FrameRecord, NocsSplit
 from cleanpose_core.errors import DataError
 from cleanpose_core.eval.metrics import compute_nocs_metrics, METRIC_KEYS, per_instance_errors
 from cleanpose_core.fileio import atomic_path, atomic_write_json
-from cleanpose_core.geometry.resting import fit_frame_plane, snap_up_axis
+from cleanpose_core.geometry.resting import align_footprint_yaw, fit_frame_plane, snap_up_axis
 from cleanpose_core.log import progress
 
 __all__ = ['evaluate', 'EvalSummary', 'PredictFrame', 'make_prediction', 'empty_prediction',
@@ -319,7 +319,8 @@ def frame_seed(seed: int, scene: str, index: int) -> int:
 
 
 def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
-                      seed: int = 0, upright_snap: float = 0.0) -> PredictFrame:
+                      seed: int = 0, upright_snap: float = 0.0,
+                      footprint_yaw: float = 0.0) -> PredictFrame:
     """Predict with a CleanPoseNet from ground-truth masks: one batched call per frame.
 
     Each labelled instance (class 1..6) goes through data.dataset.gt_batch (the same
@@ -334,6 +335,8 @@ def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
         upright_snap: the pipeline's upright prior (pipeline.upright_snap, degrees; 0 =
             off): Y axes this close to the normal of the table plane, fitted around the
             frame's labelled masks, are put on it (geometry.resting).
+        footprint_yaw: then upright cameras and laptops turn onto their footprint
+            rectangle within this many degrees (pipeline.footprint_yaw; 0 = off).
     """
     cfg = net.cfg
     device = torch.device(device)
@@ -351,6 +354,8 @@ def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
             plane = fit_frame_plane(record.depth, record.K, masks, np.random.default_rng(seed))
             if plane is not None:
                 R = snap_up_axis(R, plane.normal, upright_snap)
+                R = align_footprint_yaw(R, batch.inputs.points.double().cpu().numpy(),
+                                        record.class_ids[idx], plane.normal, footprint_yaw)
         return make_prediction(record.class_ids[idx], np.ones(len(idx)), R,
                                out.t_cam_obj.double().cpu().numpy(),
                                out.scales.double().cpu().numpy(),

@@ -23,6 +23,13 @@ it: the error of that axis then is the plane fit's, and the turn about Y is kept
 Rotations further from the normal (objects lying or tipped) are left alone. The
 pipeline applies it with pipeline.upright_snap degrees (see the README for how the
 default was chosen).
+
+For boxy objects standing on the table (cameras, laptops) the turn about the up axis
+has a geometric anchor too: the smallest rectangle around the observed points, seen
+from above the table, has its sides along the object's X and Z axes.
+``align_footprint_yaw`` turns such an object about the table normal onto the nearest
+side of that rectangle when the network's X axis is within a few degrees of it
+(pipeline.footprint_yaw).
 """
 
 from __future__ import annotations
@@ -32,9 +39,17 @@ from typing import Optional, Sequence
 import numpy as np
 
 from cleanpose_core.geometry.camera import backproject_pixels
-from cleanpose_core.geometry.plane import fit_table_plane, Plane
+from cleanpose_core.geometry.plane import fit_table_plane, Plane, plane_basis
 
-__all__ = ['fit_frame_plane', 'snap_up_axis', 'rotation_between']
+__all__ = ['fit_frame_plane', 'snap_up_axis', 'align_footprint_yaw', 'rotation_between',
+           'BOXY_CATEGORY_IDS']
+
+# Categories whose footprint on the table is a rectangle along their X and Z axes
+# (camera body, laptop base): NOCS ids of camera and laptop.
+BOXY_CATEGORY_IDS = (3, 5)
+# A Y axis this close to the table normal counts as upright (float32 network rotations
+# are orthonormal to ~1e-7 only, so a snapped axis is not on the normal to the last bit).
+_UPRIGHT_COS = float(np.cos(np.radians(0.5)))
 
 _STRIDE = 6           # background pixels sampled on this grid for the plane fit
 
@@ -108,4 +123,67 @@ def snap_up_axis(R_cam_obj: np.ndarray, normal: np.ndarray, max_deg: float) -> n
         d = float(y @ n)
         if abs(d) >= cos_max:
             R[i] = rotation_between(y, np.sign(d) * n) @ Ri
+    return R
+
+
+def _footprint_angle(points_2d: np.ndarray, step_deg: float = 0.5) -> float:
+    """Angle (radians, [0, pi/2)) of the smallest-area rectangle around 2D points."""
+    angles = np.radians(np.arange(0.0, 90.0, step_deg))
+    c, s = np.cos(angles), np.sin(angles)
+    x = points_2d[:, 0][None] * c[:, None] + points_2d[:, 1][None] * s[:, None]
+    y = -points_2d[:, 0][None] * s[:, None] + points_2d[:, 1][None] * c[:, None]
+    area = (x.max(1) - x.min(1)) * (y.max(1) - y.min(1))
+    return float(angles[int(np.argmin(area))])
+
+
+def align_footprint_yaw(R_cam_obj: np.ndarray, points: np.ndarray, category_ids: np.ndarray,
+                        normal: np.ndarray, max_deg: float) -> np.ndarray:
+    """Turn upright boxy objects about the table normal onto their footprint rectangle.
+
+    Only objects of BOXY_CATEGORY_IDS whose Y axis lies within 0.5° of +-normal
+    (snap_up_axis puts it there) are considered; each is turned about Y so that its X
+    axis lies on the nearest side direction of the smallest rectangle around its points
+    projected onto the table, if that side is within max_deg of X. Others are returned
+    unchanged.
+
+    Args:
+        R_cam_obj: (N, 3, 3) rotations, object -> camera.
+        points: (N, M, 3) observed points of each object, camera frame.
+        category_ids: (N,) NOCS class ids.
+        normal: (3,) unit table normal, camera frame.
+        max_deg: largest turn, degrees, in [0, 45]; 0 = none.
+
+    Returns:
+        (N, 3, 3) rotations (a new array).
+
+    Raises:
+        ValueError: inconsistent shapes or max_deg outside [0, 45].
+    """
+    R = np.array(R_cam_obj, dtype=np.float64, copy=True).reshape(-1, 3, 3)
+    pts = np.asarray(points, dtype=np.float64)
+    ids = np.asarray(category_ids).reshape(-1)
+    n = np.asarray(normal, dtype=np.float64).reshape(3)
+    if pts.ndim != 3 or pts.shape[0] != len(R) or pts.shape[2] != 3 or len(ids) != len(R):
+        raise ValueError(f'points must be (N, M, 3) and category_ids (N,) for N = {len(R)} '
+                         f'rotations; got {pts.shape} and {ids.shape}')
+    if not 0.0 <= max_deg <= 45.0:
+        raise ValueError(f'max_deg must be in [0, 45]; got {max_deg}')
+    if max_deg == 0.0:
+        return R
+    u, v = plane_basis(n)
+    for i in range(len(R)):
+        if int(ids[i]) not in BOXY_CATEGORY_IDS or abs(R[i][:, 1] @ n) < _UPRIGHT_COS \
+                or len(pts[i]) < 3:
+            continue
+        angle = _footprint_angle(np.stack([pts[i] @ u, pts[i] @ v], axis=1))
+        x = R[i][:, 0]
+        best, best_deg = None, 180.0
+        for k in range(4):                        # the rectangle's four side directions
+            a = angle + k * np.pi / 2
+            side = np.cos(a) * u + np.sin(a) * v
+            deg = float(np.degrees(np.arccos(np.clip(x @ side, -1.0, 1.0))))
+            if deg < best_deg:
+                best, best_deg = side, deg
+        if best_deg <= max_deg:
+            R[i] = rotation_between(x, best) @ R[i]
     return R

@@ -36,7 +36,7 @@ from cleanpose_core.config import DEFAULT_SEGMENTER, DEFAULT_WEIGHTS, PipelineCo
     resolve_device
 from cleanpose_core.data.instances import extract_instance, stack_instances
 from cleanpose_core.errors import ConfigError, WeightsError
-from cleanpose_core.geometry.resting import snap_up_axis
+from cleanpose_core.geometry.resting import align_footprint_yaw, snap_up_axis
 from cleanpose_core.model.traced import traced_or_eager
 from cleanpose_core.model.weights import load_weights
 from cleanpose_core.pipeline.results import Frame, FrameResult
@@ -53,7 +53,7 @@ STAGES = ('segment', 'instances', 'network', 'track', 'total')
 # PipelineConfig keys that update_config may change while running.
 RUNTIME_KEYS = ('min_score', 'segmenter_conf', 'categories', 'min_points', 'max_instances',
                 'track', 'smoothing', 'track_max_distance', 'track_max_missed',
-                'table_clearance', 'upright_snap')
+                'table_clearance', 'upright_snap', 'footprint_yaw')
 _WARN_EVERY_S = 5.0
 
 
@@ -296,6 +296,8 @@ class PosePipeline:
                 sizes = out.sizes.double().cpu().numpy()
             if plane is not None and self.cfg.upright_snap > 0:
                 R = snap_up_axis(R, plane.normal, self.cfg.upright_snap)
+                R = align_footprint_yaw(R, inp.points.double().cpu().numpy(), cat_ids,
+                                        plane.normal, self.cfg.footprint_yaw)
         else:
             R, t = np.zeros((0, 3, 3)), np.zeros((0, 3))
             scales, sizes = np.zeros(0), np.zeros((0, 3))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cleanpose_core.geometry.resting import rotation_between, snap_up_axis
+from cleanpose_core.geometry.resting import align_footprint_yaw, rotation_between, snap_up_axis
 
 NORMAL = np.array([0.0, -0.8, -0.6])          # a table seen from above, toward the camera
 
@@ -69,3 +69,44 @@ def test_rotation_between_and_bad_arguments():
         snap_up_axis(np.eye(3)[None], 2 * NORMAL, 20.0)
     with pytest.raises(ValueError, match='max_deg'):
         snap_up_axis(np.eye(3)[None], NORMAL, 95.0)
+
+
+def _box_points(R, size=(0.3, 0.02, 0.2), n=600, seed=0):
+    """Points on the top and two visible sides of a box standing on the table."""
+    g = np.random.default_rng(seed)
+    local = g.uniform(-0.5, 0.5, (n, 3)) * size
+    local[: n // 3, 1] = size[1] / 2                    # top face
+    local[n // 3: 2 * n // 3, 0] = size[0] / 2          # a side
+    local[2 * n // 3:, 2] = size[2] / 2                 # another side
+    return local @ R.T + np.array([0.05, 0.1, 0.9])
+
+
+@pytest.mark.parametrize('category, turned', [(5, True), (3, True), (1, False)])
+def test_upright_boxy_objects_turn_onto_their_footprint(category, turned):
+    truth = _standing(30.0, 0.0)
+    predicted = _turn(NORMAL, 12.0) @ truth             # yaw off by 12° about the normal
+    points = _box_points(truth)[None]
+    (out,) = align_footprint_yaw(predicted[None], points, np.array([category]), NORMAL, 25.0)
+    if turned:
+        err = np.degrees(np.arccos(np.clip((np.trace(out.T @ truth) - 1) / 2, -1, 1)))
+        assert err < 1.0                                # the rectangle's 0.5° grid
+        np.testing.assert_allclose(out[:, 1], NORMAL, atol=1e-9)
+    else:                                               # a bottle has no footprint axes
+        np.testing.assert_array_equal(out, predicted)
+
+
+def test_footprint_turns_are_bounded_and_need_an_upright_object():
+    truth = _standing(30.0, 0.0)
+    points = _box_points(truth)[None]
+    far = _turn(NORMAL, 35.0) @ truth                   # nearest side 35° away
+    np.testing.assert_array_equal(
+        align_footprint_yaw(far[None], points, np.array([5]), NORMAL, 25.0)[0], far)
+    tipped = _standing(30.0, 10.0)                      # Y 10° off the normal
+    np.testing.assert_array_equal(
+        align_footprint_yaw(tipped[None], points, np.array([5]), NORMAL, 25.0)[0], tipped)
+    np.testing.assert_array_equal(
+        align_footprint_yaw(far[None], points, np.array([5]), NORMAL, 0.0)[0], far)
+    with pytest.raises(ValueError, match='max_deg'):
+        align_footprint_yaw(far[None], points, np.array([5]), NORMAL, 50.0)
+    with pytest.raises(ValueError, match='points'):
+        align_footprint_yaw(far[None], points[0], np.array([5]), NORMAL, 25.0)

@@ -62,6 +62,7 @@ def test_segmenter_masks_refuse_the_baseline(tiny, tmp_path):
     (['--masks', 'gt', 'model.box_grow=wide'], 'must be a number'),
     (['--masks', 'gt', 'pipeline.mask_erode=1'], 'segmenter only'),
     (['--masks', 'gt', 'pipeline.upright_snap=60'], 'upright_snap'),
+    (['--masks', 'gt', 'pipeline.footprint_yaw=50'], 'footprint_yaw'),
     (['--masks', 'segmenter', 'pipeline.mask_erode=-1'], 'mask_erode')])
 def test_bad_settings_are_refused(tiny, tmp_path, extra, message, caplog):
     assert main(['eval', '--data', str(tiny / 'data'), '--out', str(tmp_path),
@@ -90,4 +91,5 @@ def test_the_upright_prior_applies_to_ground_truth_masks_too(tiny, tmp_path):
         assert main(['eval', '--data', str(tiny / 'data'), '--masks', 'gt',
                      '--weights', str(tiny / 'net.safetensors'), '--device', 'cpu',
                      '--out', str(out), f'pipeline.upright_snap={snap}']) == 0
-        assert json.loads((out / 'summary.json').read_text())['upright_snap'] == float(snap)
+        summary = json.loads((out / 'summary.json').read_text())
+        assert (summary['upright_snap'], summary['footprint_yaw']) == (float(snap), 25.0)
