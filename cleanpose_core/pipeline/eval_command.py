@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'pipeline.mask_erode=2 (defaults: min_score=0, '
                              f'segmenter_conf={EVAL_SEGMENTER_CONF}, track=false); and, '
                              "with either masks, the network's inference settings, e.g. "
-                             'model.box_grow=0')
+                             'model.box_grow=0, and the upright priors, '
+                             'pipeline.upright_snap=0 pipeline.footprint_yaw=0')
 
 
 def eval_pipeline_config(args: argparse.Namespace) -> PipelineConfig:
