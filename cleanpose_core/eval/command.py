@@ -37,7 +37,7 @@ import logging
 from pathlib import Path
 import sys
 
-from cleanpose_core.config import DEFAULT_WEIGHTS, load_config, resolve_device
+from cleanpose_core.config import DEFAULT_WEIGHTS, load_config, PipelineConfig, resolve_device
 from cleanpose_core.data.nocs import NocsSplit
 from cleanpose_core.errors import ConfigError
 from cleanpose_core.eval.baseline import baseline_predictor
@@ -147,7 +147,7 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         dev = resolve_device(device, '--device', local_rank=0)
         net = load_weights(path, device=dev)
         apply_model_overrides(net, model_overrides or {})
-        defaults = load_config(None, []).pipeline
+        defaults = PipelineConfig()
         upright_snap = defaults.upright_snap if upright_snap is None else upright_snap
         footprint_yaw = defaults.footprint_yaw if footprint_yaw is None else footprint_yaw
         predict = network_predictor(net, dev, seed=seed, upright_snap=upright_snap,

@@ -42,7 +42,7 @@ from cleanpose_core.data.nocs import FrameRecord, NocsSplit
 from cleanpose_core.errors import DataError
 from cleanpose_core.eval.metrics import compute_nocs_metrics, METRIC_KEYS, per_instance_errors
 from cleanpose_core.fileio import atomic_path, atomic_write_json
-from cleanpose_core.geometry.resting import align_footprint_yaw, fit_frame_plane, snap_up_axis
+from cleanpose_core.geometry.resting import apply_resting_priors, fit_frame_plane
 from cleanpose_core.log import progress
 
 __all__ = ['evaluate', 'EvalSummary', 'PredictFrame', 'make_prediction', 'empty_prediction',
@@ -352,10 +352,8 @@ def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
         if upright_snap > 0:
             masks = [record.mask == i for i in record.instance_ids]
             plane = fit_frame_plane(record.depth, record.K, masks, np.random.default_rng(seed))
-            if plane is not None:
-                R = snap_up_axis(R, plane.normal, upright_snap)
-                R = align_footprint_yaw(R, batch.inputs.points.double().cpu().numpy(),
-                                        record.class_ids[idx], plane.normal, footprint_yaw)
+            R = apply_resting_priors(R, batch.inputs.points.double().cpu().numpy(),
+                                     record.class_ids[idx], plane, upright_snap, footprint_yaw)
         return make_prediction(record.class_ids[idx], np.ones(len(idx)), R,
                                out.t_cam_obj.double().cpu().numpy(),
                                out.scales.double().cpu().numpy(),

@@ -41,8 +41,8 @@ import numpy as np
 from cleanpose_core.geometry.camera import backproject_pixels
 from cleanpose_core.geometry.plane import fit_table_plane, Plane, plane_basis
 
-__all__ = ['fit_frame_plane', 'snap_up_axis', 'align_footprint_yaw', 'rotation_between',
-           'BOXY_CATEGORY_IDS']
+__all__ = ['fit_frame_plane', 'apply_resting_priors', 'snap_up_axis', 'align_footprint_yaw',
+           'rotation_between', 'BOXY_CATEGORY_IDS']
 
 # Categories whose footprint on the table is a rectangle along their X and Z axes
 # (camera body, laptop base): NOCS ids of camera and laptop.
@@ -187,3 +187,28 @@ def align_footprint_yaw(R_cam_obj: np.ndarray, points: np.ndarray, category_ids:
         if best_deg <= max_deg:
             R[i] = rotation_between(x, best) @ R[i]
     return R
+
+
+def apply_resting_priors(R_cam_obj: np.ndarray, points: np.ndarray, category_ids: np.ndarray,
+                         plane: Optional[Plane], upright_snap: float,
+                         footprint_yaw: float) -> np.ndarray:
+    """The upright prior, then the footprint yaw of the objects it stood up.
+
+    What the pipeline and the ground-truth-mask evaluation both apply to the network's
+    rotations (pipeline.upright_snap, pipeline.footprint_yaw).
+
+    Args:
+        R_cam_obj: (N, 3, 3) rotations, object -> camera.
+        points: (N, M, 3) observed points of each object, camera frame.
+        category_ids: (N,) NOCS class ids.
+        plane: the frame's table plane (fit_frame_plane); None leaves R as it is.
+        upright_snap: snap_up_axis's max_deg; 0 = neither step.
+        footprint_yaw: align_footprint_yaw's max_deg; 0 = no footprint step.
+
+    Returns:
+        (N, 3, 3) rotations.
+    """
+    if plane is None or upright_snap <= 0:
+        return R_cam_obj
+    R = snap_up_axis(R_cam_obj, plane.normal, upright_snap)
+    return align_footprint_yaw(R, points, category_ids, plane.normal, footprint_yaw)

@@ -36,13 +36,13 @@ from cleanpose_core.config import DEFAULT_SEGMENTER, DEFAULT_WEIGHTS, PipelineCo
     resolve_device
 from cleanpose_core.data.instances import extract_instance, stack_instances
 from cleanpose_core.errors import ConfigError, WeightsError
-from cleanpose_core.geometry.resting import align_footprint_yaw, snap_up_axis
+from cleanpose_core.geometry.resting import apply_resting_priors, fit_frame_plane
 from cleanpose_core.model.traced import traced_or_eager
 from cleanpose_core.model.weights import load_weights
 from cleanpose_core.pipeline.results import Frame, FrameResult
 from cleanpose_core.pipeline.segmenter import (Detection2D, Segmentation, Segmenter,
                                                YoloSegmenter)
-from cleanpose_core.pipeline.table import clear_table, fit_frame_plane
+from cleanpose_core.pipeline.table import clear_table
 from cleanpose_core.pipeline.tracker import Tracker
 
 __all__ = ['PosePipeline', 'check_frame', 'STAGES', 'RUNTIME_KEYS']
@@ -294,10 +294,8 @@ class PosePipeline:
                 t = out.t_cam_obj.double().cpu().numpy()
                 scales = out.scales.double().cpu().numpy()
                 sizes = out.sizes.double().cpu().numpy()
-            if plane is not None and self.cfg.upright_snap > 0:
-                R = snap_up_axis(R, plane.normal, self.cfg.upright_snap)
-                R = align_footprint_yaw(R, inp.points.double().cpu().numpy(), cat_ids,
-                                        plane.normal, self.cfg.footprint_yaw)
+            R = apply_resting_priors(R, inp.points.double().cpu().numpy(), cat_ids, plane,
+                                     self.cfg.upright_snap, self.cfg.footprint_yaw)
         else:
             R, t = np.zeros((0, 3, 3)), np.zeros((0, 3))
             scales, sizes = np.zeros(0), np.zeros((0, 3))

@@ -83,14 +83,20 @@ def test_view_canonical_puts_camera_in_yz_plane_and_keeps_the_shape():
     assert_close(view_canonical_rotation(R @ turn, t, sym)[sym], R2[sym])
 
 
-def test_predict_takes_the_rotation_of_the_dense_nocs_fit():
+def _predict_and_forward(batch: int, **config):
+    """A tiny untrained network's predict() and its eval-mode forward on one batch."""
     torch.manual_seed(0)
-    net = CleanPoseNet(tiny_config(distill=False, box_grow=0.0))
-    inp, _ = make_batch(3)
+    net = CleanPoseNet(tiny_config(distill=False, **config))
+    inp, _ = make_batch(batch)
     out = net.predict(inp)
     net.eval()
     with torch.no_grad():
         fwd = net.forward(inp)
+    return net, inp, out, fwd
+
+
+def test_predict_takes_the_rotation_of_the_dense_nocs_fit():
+    _, inp, out, fwd = _predict_and_forward(3, box_grow=0.0)
     fit = fit_nocs_pose(fwd.point_nocs, inp.points)
     assert bool((fit.s > 0).all())
     assert_close(out.R_cam_obj, fit.R)
@@ -100,13 +106,7 @@ def test_predict_takes_the_rotation_of_the_dense_nocs_fit():
 
 
 def test_predict_grows_the_regressed_box_toward_the_points():
-    torch.manual_seed(0)
-    net = CleanPoseNet(tiny_config(distill=False, box_grow=0.5))
-    inp, _ = make_batch(3)
-    out = net.predict(inp)
-    net.eval()
-    with torch.no_grad():
-        fwd = net.forward(inp)
+    _, inp, out, fwd = _predict_and_forward(3, box_grow=0.5)
     R = fit_nocs_pose(fwd.point_nocs, inp.points).R
     t, extents = grow_boxes(R, fwd.t_cam_obj, fwd.scales[:, None] * fwd.sizes, inp.points, 0.5)
     assert_close(out.R_cam_obj, R)
@@ -120,13 +120,7 @@ def test_predict_grows_the_regressed_box_toward_the_points():
 
 
 def test_dense_nocs_switch_off_uses_the_regressed_pose():
-    torch.manual_seed(0)
-    net = CleanPoseNet(tiny_config(distill=False, dense_nocs=False))
+    net, _, out, fwd = _predict_and_forward(2, dense_nocs=False)
     assert net.point_nocs_head is None
-    inp, _ = make_batch(2)
-    out = net.predict(inp)
-    net.eval()
-    with torch.no_grad():
-        fwd = net.forward(inp)
     assert fwd.point_nocs is None
     assert_close(out.R_cam_obj, fwd.R_cam_obj)
