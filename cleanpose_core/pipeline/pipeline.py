@@ -306,8 +306,8 @@ class PosePipeline:
         scores = np.array([d.score for d in kept], np.float64)
         boxes = np.array([d.box_xyxy for d in kept], np.float64).reshape(n, 4)
         if self.cfg.track:
-            tracked = self.tracker.update(cat_ids, R, t, scales, sizes, boxes)
-            track_ids = tracked.track_ids
+            tracked = self.tracker.update(cat_ids, R, t, scales, sizes, boxes, scores)
+            track_ids, cat_ids = tracked.track_ids, tracked.category_ids
             R, t, scales, sizes = tracked.R_cam_obj, tracked.t_cam_obj, tracked.scales, \
                 tracked.sizes
         else:

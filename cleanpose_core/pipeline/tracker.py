@@ -14,12 +14,22 @@
 
 """Associate per-frame poses across frames: stable track ids and optional smoothing.
 
-Detections of one frame are matched to live tracks of the same category by the
-distance between their 3D centres (gated) and the overlap of their 2D boxes,
-with the Hungarian algorithm. A track survives ``max_missed`` frames without a
-match (short occlusions keep their id); each track predicts its centre with a
-damped constant-velocity model, so two objects that pass each other at
-different positions keep their ids.
+Detections of one frame are matched to live tracks by the distance between their
+3D centres (gated) and the overlap of their 2D boxes, with the Hungarian algorithm.
+A track survives ``max_missed`` frames without a match (short occlusions keep their
+id); each track predicts its centre with a damped constant-velocity model, so two
+objects that pass each other at different positions keep their ids.
+
+Categories are voted: a segmenter that calls a mug a camera in one frame must not
+rename the object (a grasp planner would see its frame vanish and another appear).
+A detection of another category may continue a track when their image boxes overlap
+by at least ``relabel_iou`` (at a higher cost than a same-category match, so
+neighbours of different categories do not swap). Each track sums its detections'
+scores per category, the sums decaying by ``vote_decay`` per matched frame, and
+reports the category with the largest sum: a one-frame flicker changes nothing, a
+lasting relabel takes over after a few frames. A detection outvoted by its track
+updates only the track's position; the rotation and size stay those of the voted
+category (the network's pose of a mug run as a camera is meaningless).
 
 Smoothing blends the past into the present with weight ``smoothing``:
 ``x = smoothing * x_track + (1 - smoothing) * x_new`` for t, scale and size;
@@ -30,6 +40,7 @@ the rotation is slerped the same way, after turning the track's rotation about
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -50,6 +61,7 @@ class Tracked:
 
     Attributes:
         track_ids: (B,) int64 stable ids (>= 1).
+        category_ids: (B,) int64 voted category of each detection's track.
         R_cam_obj: (B, 3, 3) rotation, object -> camera (smoothed when enabled).
         t_cam_obj: (B, 3) metres, camera frame (smoothed when enabled).
         scales: (B,) metres (smoothed when enabled).
@@ -57,6 +69,7 @@ class Tracked:
     """
 
     track_ids: np.ndarray
+    category_ids: np.ndarray
     R_cam_obj: np.ndarray
     t_cam_obj: np.ndarray
     scales: np.ndarray
@@ -66,7 +79,7 @@ class Tracked:
 @dataclass
 class _Track:
     track_id: int
-    category_id: int
+    votes: dict               # category id -> decayed sum of detection scores
     R: np.ndarray
     t: np.ndarray
     scale: float
@@ -78,6 +91,10 @@ class _Track:
 
     def predicted_t(self) -> np.ndarray:
         return self.t + self.velocity * (self.missed + 1)
+
+    @property
+    def category_id(self) -> int:
+        return max(self.votes, key=lambda c: (self.votes[c], -c))
 
 
 def box_iou_2d(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
@@ -141,11 +158,16 @@ class Tracker:
             divided by the gate.
         velocity_damping: weight of the new velocity estimate in [0, 1]; 0 = no motion
             model.
+        relabel_iou: smallest 2D box IoU at which a detection of another category
+            continues a track, in (0, 1]; None = categories never mix.
+        vote_decay: factor in [0, 1) applied to a track's category votes at each
+            matched frame before the detection's score is added.
     """
 
     def __init__(self, max_distance_m: float = 0.15, max_missed: int = 5,
                  smoothing: float = 0.0, iou_weight: float = 0.3,
-                 velocity_damping: float = 0.5) -> None:
+                 velocity_damping: float = 0.5, relabel_iou: Optional[float] = 0.5,
+                 vote_decay: float = 0.8) -> None:
         if max_distance_m <= 0:
             raise ValueError(f'max_distance_m must be > 0; got {max_distance_m}')
         if max_missed < 0:
@@ -154,11 +176,17 @@ class Tracker:
             raise ValueError(f'smoothing must be in [0, 1); got {smoothing}')
         if not 0.0 <= velocity_damping <= 1.0:
             raise ValueError(f'velocity_damping must be in [0, 1]; got {velocity_damping}')
+        if relabel_iou is not None and not 0.0 < relabel_iou <= 1.0:
+            raise ValueError(f'relabel_iou must be in (0, 1] or None; got {relabel_iou}')
+        if not 0.0 <= vote_decay < 1.0:
+            raise ValueError(f'vote_decay must be in [0, 1); got {vote_decay}')
         self.max_distance_m = float(max_distance_m)
         self.max_missed = int(max_missed)
         self.smoothing = float(smoothing)
         self.iou_weight = float(iou_weight)
         self.velocity_damping = float(velocity_damping)
+        self.relabel_iou = None if relabel_iou is None else float(relabel_iou)
+        self.vote_decay = float(vote_decay)
         self._tracks: list[_Track] = []
         self._next_id = 1
 
@@ -185,12 +213,18 @@ class Tracker:
         gate = np.maximum(self.max_distance_m, 0.5 * larger_scale)
         iou = box_iou_2d(np.stack([tr.box for tr in self._tracks]), boxes)
         same = np.array([tr.category_id for tr in self._tracks])[:, None] == category_ids[None]
-        ok = same & (dist <= gate)
-        cost[ok] = (dist / gate + self.iou_weight * (1.0 - iou))[ok]
+        near = dist <= gate
+        cost[same & near] = (dist / gate + self.iou_weight * (1.0 - iou))[same & near]
+        if self.relabel_iou is not None:
+            # Another category: only where the boxes overlap, and after every
+            # same-category pairing (the matching cost of one is at most 1 + iou_weight).
+            other = ~same & near & (iou >= self.relabel_iou)
+            cost[other] = (1.0 + self.iou_weight + dist / gate + (1.0 - iou))[other]
         return cost
 
     def update(self, category_ids: np.ndarray, R_cam_obj: np.ndarray, t_cam_obj: np.ndarray,
-               scales: np.ndarray, sizes: np.ndarray, boxes_xyxy: np.ndarray) -> Tracked:
+               scales: np.ndarray, sizes: np.ndarray, boxes_xyxy: np.ndarray,
+               scores: Optional[np.ndarray] = None) -> Tracked:
         """Match one frame's detections to the tracks and advance them.
 
         Args:
@@ -200,6 +234,8 @@ class Tracker:
             scales: (B,) metric diagonal, metres.
             sizes: (B, 3) normalised extents.
             boxes_xyxy: (B, 4) image boxes, pixels.
+            scores: (B,) detection confidences, the weight of each category vote;
+                None = 1 each.
 
         Returns:
             Tracked, parallel to the inputs.
@@ -213,9 +249,12 @@ class Tracker:
         scales = np.asarray(scales, dtype=np.float64).reshape(-1)
         sizes = np.asarray(sizes, dtype=np.float64).reshape(-1, 3)
         boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+        scores = np.ones(len(category_ids)) if scores is None else \
+            np.asarray(scores, dtype=np.float64).reshape(-1)
         check_shapes(category_ids=(category_ids, ('B',)), R_cam_obj=(R, ('B', 3, 3)),
                      t_cam_obj=(t, ('B', 3)), scales=(scales, ('B',)),
-                     sizes=(sizes, ('B', 3)), boxes_xyxy=(boxes, ('B', 4)))
+                     sizes=(sizes, ('B', 3)), boxes_xyxy=(boxes, ('B', 4)),
+                     scores=(scores, ('B',)))
         n_det = len(category_ids)
         cost = self._costs(category_ids, t, scales, boxes)
         det_to_track: dict[int, int] = {}
@@ -226,20 +265,23 @@ class Tracker:
                     det_to_track[int(c)] = int(r)
 
         ids = np.zeros(n_det, np.int64)
+        out_cats = category_ids.copy()
         out_R, out_t = R.copy(), t.copy()
         out_scales, out_sizes = scales.copy(), sizes.copy()
         matched_tracks = set(det_to_track.values())
         for j in range(n_det):
             if j in det_to_track:
                 tr = self._tracks[det_to_track[j]]
-                self._advance(tr, j, category_ids, R, t, scales, sizes, boxes)
+                self._advance(tr, j, category_ids, R, t, scales, sizes, boxes, scores)
             else:
-                tr = _Track(self._next_id, int(category_ids[j]), R[j].copy(), t[j].copy(),
-                            float(scales[j]), sizes[j].copy(), boxes[j].copy())
+                tr = _Track(self._next_id, {int(category_ids[j]): float(scores[j])},
+                            R[j].copy(), t[j].copy(), float(scales[j]), sizes[j].copy(),
+                            boxes[j].copy())
                 self._next_id += 1
                 self._tracks.append(tr)
                 matched_tracks.add(len(self._tracks) - 1)
             ids[j] = tr.track_id
+            out_cats[j] = tr.category_id
             out_R[j], out_t[j], out_scales[j], out_sizes[j] = tr.R, tr.t, tr.scale, tr.size
 
         survivors = []
@@ -249,18 +291,25 @@ class Tracker:
             if tr.missed <= self.max_missed:
                 survivors.append(tr)
         self._tracks = survivors
-        return Tracked(ids, out_R, out_t, out_scales, out_sizes)
+        return Tracked(ids, out_cats, out_R, out_t, out_scales, out_sizes)
 
     def _advance(self, tr: _Track, j: int, category_ids: np.ndarray, R: np.ndarray,
                  t: np.ndarray, scales: np.ndarray, sizes: np.ndarray,
-                 boxes: np.ndarray) -> None:
-        """Fold detection j into track tr (velocity, smoothing, bookkeeping)."""
+                 boxes: np.ndarray, scores: np.ndarray) -> None:
+        """Fold detection j into track tr (votes, velocity, smoothing, bookkeeping)."""
+        before = tr.category_id
+        cat = int(category_ids[j])
+        tr.votes = {c: self.vote_decay * v for c, v in tr.votes.items()}
+        tr.votes[cat] = tr.votes.get(cat, 0.0) + float(scores[j])
+        voted = tr.category_id
         steps = tr.missed + 1
         v_new = (t[j] - tr.t) / steps
         d = self.velocity_damping
         tr.velocity = d * v_new + (1.0 - d) * tr.velocity if tr.hits > 1 else d * v_new
         a = self.smoothing
-        if a > 0.0:
+        if cat != voted:  # outvoted: only the position is this detection's
+            tr.t = a * tr.t + (1.0 - a) * t[j]
+        elif a > 0.0 and voted == before:
             R_old = tr.R
             if int(category_ids[j]) in _SYMMETRIC_IDS:
                 R_old = align_symmetric_rotation(R[j], R_old)

@@ -65,10 +65,65 @@ def test_new_object_gets_new_id():
     assert ids.tolist() == [1, 2]
 
 
-def test_other_category_at_same_place_is_a_new_track():
-    tracker = Tracker()
+def test_other_category_at_same_place_is_a_new_track_without_voting():
+    tracker = Tracker(relabel_iou=None)
     tracker.update(**_frame([1], [[0.0, 0.0, 1.0]]))
     assert tracker.update(**_frame([2], [[0.0, 0.0, 1.0]])).track_ids.tolist() == [2]
+
+
+def test_one_frame_category_flicker_keeps_id_category_and_pose():
+    tracker = Tracker()
+    turned = Rotation.from_euler('y', 40, degrees=True).as_matrix()[None]
+    for _ in range(3):
+        tracker.update(**_frame([6], [[0.0, 0.0, 1.0]]))            # a mug
+    flicker = _frame([3], [[0.01, 0.0, 1.0]], rotations=turned)     # called a camera once
+    flicker['scales'] = np.array([0.3])
+    out = tracker.update(**flicker)
+    assert out.track_ids.tolist() == [1]
+    assert out.category_ids.tolist() == [6]
+    np.testing.assert_allclose(out.R_cam_obj[0], np.eye(3))        # the mug's rotation
+    assert out.scales[0] == pytest.approx(0.2)                      # and size
+    np.testing.assert_allclose(out.t_cam_obj[0], [0.01, 0.0, 1.0])  # the new position
+    again = tracker.update(**_frame([6], [[0.0, 0.0, 1.0]]))
+    assert again.track_ids.tolist() == [1] and again.category_ids.tolist() == [6]
+
+
+def test_lasting_relabel_takes_over_after_a_few_frames():
+    tracker = Tracker(vote_decay=0.8)
+    for _ in range(5):
+        tracker.update(**_frame([6], [[0.0, 0.0, 1.0]]))
+    turned = Rotation.from_euler('y', 40, degrees=True).as_matrix()[None]
+    cats = [tracker.update(**_frame([3], [[0.0, 0.0, 1.0]], rotations=turned)).category_ids[0]
+            for _ in range(8)]
+    switch = cats.index(3)
+    assert 1 <= switch <= 6 and set(cats[switch:]) == {3}
+    out = tracker.update(**_frame([3], [[0.0, 0.0, 1.0]], rotations=turned))
+    assert out.track_ids.tolist() == [1]
+    np.testing.assert_allclose(out.R_cam_obj[0], turned[0], atol=1e-9)  # the camera's pose
+
+
+def test_votes_are_weighted_by_score():
+    tracker = Tracker()
+    tracker.update(**_frame([6], [[0.0, 0.0, 1.0]]), scores=np.array([0.2]))
+    out = tracker.update(**_frame([3], [[0.0, 0.0, 1.0]]), scores=np.array([0.9]))
+    assert out.track_ids.tolist() == [1] and out.category_ids.tolist() == [3]
+
+
+def test_neighbours_of_two_categories_do_not_swap_names():
+    tracker = Tracker()
+    centres = np.array([[0.0, 0.0, 1.0], [0.05, 0.0, 1.0]])       # boxes overlap (IoU 0.6)
+    first = tracker.update(**_frame([6, 2], centres))
+    for _ in range(3):
+        out = tracker.update(**_frame([2, 6], centres[::-1]))
+        assert out.track_ids.tolist() == first.track_ids[::-1].tolist()
+        assert out.category_ids.tolist() == [2, 6]
+
+
+def test_other_category_without_box_overlap_is_a_new_track():
+    tracker = Tracker(relabel_iou=0.9)
+    tracker.update(**_frame([6], [[0.0, 0.0, 1.0]]))
+    out = tracker.update(**_frame([3], [[0.05, 0.0, 1.0]]))          # IoU ~0.6 < 0.9
+    assert out.track_ids.tolist() == [2] and out.category_ids.tolist() == [3]
 
 
 def test_far_jump_is_a_new_track():
@@ -207,7 +262,9 @@ def test_update_rejects_mismatched_shapes():
     (dict(max_distance_m=0.0), 'max_distance_m'),
     (dict(max_missed=-1), 'max_missed'),
     (dict(smoothing=1.0), 'smoothing'),
-], ids=['distance', 'missed', 'smoothing'])
+    (dict(relabel_iou=0.0), 'relabel_iou'),
+    (dict(vote_decay=1.0), 'vote_decay'),
+], ids=['distance', 'missed', 'smoothing', 'relabel', 'decay'])
 def test_rejects_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Tracker(**kwargs)
