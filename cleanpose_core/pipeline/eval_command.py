@@ -53,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('overrides', nargs='*', metavar='pipeline.KEY=VALUE',
                         help='pipeline settings for --masks segmenter, e.g. '
                              'pipeline.mask_erode=2 (defaults: min_score=0, '
-                             f'segmenter_conf={EVAL_SEGMENTER_CONF}, track=false); and, '
+                             f'segmenter_conf={EVAL_SEGMENTER_CONF}, track=false; '
+                             'pipeline.track=true runs each scene through the tracker '
+                             'in order, as the node does); and, '
                              "with either masks, the network's inference settings, e.g. "
                              'model.box_grow=0, and the upright priors, '
                              'pipeline.upright_snap=0 pipeline.footprint_yaw=0')
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             'segmenter': cfg.segmenter_weights or 'shipped',
             'pipeline': {k: v for k, v in dataclasses.asdict(cfg).items()
                          if k not in ('weights', 'segmenter_weights')}}
-    pipeline = PosePipeline.from_config(dataclasses.replace(cfg, track=False))
+    pipeline = PosePipeline.from_config(cfg)
     eval_command.apply_model_overrides(pipeline.net, eval_command.split_overrides(
         args.overrides)[0])
     info['box_grow'] = pipeline.net.cfg.box_grow

@@ -56,11 +56,14 @@ def predict_frame_fn(cfg: PipelineConfig, masks: str = 'segmenter',
                      pipeline: PosePipeline | None = None) -> Callable[[Any], dict]:
     """Build a predictor that scores the full pipeline on NOCS-layout frames.
 
-    Frames are independent (no tracking, so no smoothing); each frame's point sampling
-    is seeded from (cfg.seed, scene, index), so repeated evaluations agree.
+    Frames are independent unless the pipeline tracks (cfg.track): then the frames of
+    a scene go through one tracker in the order given (reset at each new scene), as the
+    node would see them, and each prediction carries its track's voted category and
+    pose. Each frame's point sampling is seeded from (cfg.seed, scene, index), so
+    repeated evaluations agree.
 
     Args:
-        cfg: pipeline config (weights, segmenter, thresholds, device).
+        cfg: pipeline config (weights, segmenter, thresholds, device, track).
         masks: 'segmenter' (detection included) or 'gt' (ground-truth masks).
         pipeline: an already built pipeline to use instead of loading one from cfg.
 
@@ -74,14 +77,16 @@ def predict_frame_fn(cfg: PipelineConfig, masks: str = 'segmenter',
     if masks not in ('segmenter', 'gt'):
         raise ValueError(f"masks must be 'segmenter' or 'gt'; got {masks!r}")
     if pipeline is None:
-        cfg = PipelineConfig(**{**cfg.__dict__, 'track': False})
         pipeline = PosePipeline.from_config(cfg, gt_masks=masks == 'gt')
     gt_segmenter = GtMaskSegmenter()
+    last_scene = [None]
 
     def predict_frame(record: Any) -> dict:
         frame = Frame(record.color, record.depth, record.K, stamp_ns=int(record.index),
                       frame_id=record.frame_id)
-        pipeline.tracker.reset()
+        if not pipeline.cfg.track or record.scene != last_scene[0]:
+            pipeline.tracker.reset()
+        last_scene[0] = record.scene
         result = pipeline(frame, gt_segmenter(record) if masks == 'gt' else None,
                           rng=_frame_rng(pipeline.cfg.seed, record.scene, record.index))
         return result_to_prediction(result)

@@ -148,6 +148,21 @@ def test_evaluate_with_the_segmenter_predictor(paths, split, tmp_path):
     assert written['masks'] == 'segmenter' and set(written['metrics']) >= {'iou50', '10deg5cm'}
 
 
+@pytest.mark.parametrize('track,resets', [(True, 2), (False, 3)])
+def test_tracking_eval_resets_the_tracker_only_at_a_new_scene(paths, split, track, resets):
+    import dataclasses
+
+    pipeline = PosePipeline.from_config(_cfg(paths, track=track), gt_masks=True)
+    calls = []
+    reset = pipeline.tracker.reset
+    pipeline.tracker.reset = lambda: (calls.append(1), reset())
+    predict = predict_frame_fn(pipeline.cfg, 'gt', pipeline)
+    first = split[0]
+    for record in (first, split[1], dataclasses.replace(first, scene='other')):
+        predict(record)
+    assert len(calls) == resets
+
+
 def test_predict_frame_fn_rejects_unknown_mode(paths):
     with pytest.raises(ValueError, match="masks must be 'segmenter' or 'gt'"):
         predict_frame_fn(_cfg(paths), masks='sam')
