@@ -49,6 +49,8 @@ COMMANDS = {
     'ablation': ('cleanpose_core.eval.ablation', 'train and score the ablation table'),
     'train-segmenter': ('cleanpose_core.pipeline.segmenter_train',
                         'train the ultralytics instance segmenter offline'),
+    'train-refiner': ('cleanpose_core.pipeline.class_refiner_train',
+                      'train the class refiner of a segmenter (categories from depth shape)'),
     'predict': ('cleanpose_core.pipeline.predict', 'poses of one RGB-D frame'),
     'demo': ('cleanpose_core.pipeline.demo', 'synthesise a sequence and run the full pipeline'),
     'bench': ('cleanpose_core.pipeline.bench', 'latency benchmark of the pipeline'),

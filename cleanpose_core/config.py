@@ -40,6 +40,7 @@ __all__ = ['CleanPoseConfig', 'DataConfig', 'ModelConfig', 'TrainConfig', 'EvalC
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_WEIGHTS = PACKAGE_ROOT / 'weights' / 'cleanpose_small.safetensors'
 DEFAULT_SEGMENTER = PACKAGE_ROOT / 'weights' / 'segmenter.safetensors'
+DEFAULT_CLASS_REFINER = PACKAGE_ROOT / 'weights' / 'class_refiner.safetensors'
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -239,6 +240,7 @@ class PipelineConfig:
 
     weights: str = ''               # (str) pose weights; '' = shipped default
     segmenter_weights: str = ''     # (str) ultralytics seg weights; '' = shipped default
+    class_refiner: str = ''         # (str) class refiner; '' = shipped (shipped segmenter), 'off'
     device: str = 'auto'            # (str) 'auto' | 'cpu' | 'cuda' | 'cuda:N'
     min_score: float = 0.3          # (float) drop poses scoring below this, [0, 1]
     segmenter_conf: float = 0.25    # (float) segmenter confidence threshold, [0, 1]

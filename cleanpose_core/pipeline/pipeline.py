@@ -32,13 +32,16 @@ import numpy as np
 import torch
 
 from cleanpose_core.categories import category_id
-from cleanpose_core.config import DEFAULT_SEGMENTER, DEFAULT_WEIGHTS, PipelineConfig, \
-    resolve_device
+from cleanpose_core.config import DEFAULT_CLASS_REFINER, DEFAULT_SEGMENTER, DEFAULT_WEIGHTS, \
+    PipelineConfig, resolve_device
 from cleanpose_core.data.instances import extract_instance, stack_instances
 from cleanpose_core.errors import ConfigError, WeightsError
+from cleanpose_core.geometry.masks import mask_box
 from cleanpose_core.geometry.resting import apply_resting_priors, fit_frame_plane
 from cleanpose_core.model.traced import traced_or_eager
 from cleanpose_core.model.weights import load_weights
+from cleanpose_core.pipeline.class_refiner import ClassRefiner, detection_features, \
+    load_class_refiner
 from cleanpose_core.pipeline.results import Frame, FrameResult
 from cleanpose_core.pipeline.segmenter import (Detection2D, Segmentation, Segmenter,
                                                YoloSegmenter)
@@ -54,6 +57,7 @@ STAGES = ('segment', 'instances', 'network', 'track', 'total')
 RUNTIME_KEYS = ('min_score', 'segmenter_conf', 'categories', 'min_points', 'max_instances',
                 'track', 'smoothing', 'track_max_distance', 'track_max_missed',
                 'table_clearance', 'upright_snap', 'footprint_yaw')
+DUPLICATE_MASK_IOU = 0.5   # same-category segmenter masks overlapping more: one object
 _WARN_EVERY_S = 5.0
 
 
@@ -63,7 +67,7 @@ def check_frame(frame: Any) -> Optional[str]:
     Reasons: 'frame_bad_color', 'frame_bad_depth', 'frame_size_mismatch',
     'frame_bad_intrinsics', 'frame_no_valid_depth'. (Per-instance reasons counted by the
     pipeline: 'unmapped_class', 'category_disabled', 'low_score', 'bad_mask',
-    'max_instances', 'segmenter_error' and data.instances' 'empty_mask', 'invalid_depth',
+    'max_instances', 'duplicate', 'segmenter_error' and data.instances' 'empty_mask', 'invalid_depth',
     'too_few_points'.)
     """
     color, depth, K = (getattr(frame, 'color', None), getattr(frame, 'depth', None),
@@ -99,17 +103,21 @@ class PosePipeline:
         segmenter: anything callable as ``segmenter(color) -> Segmentation``; None for a
             pipeline that is always handed its masks (ground-truth evaluation).
         device: where the network runs.
+        refiner: a class refiner trained for this segmenter (pipeline.class_refiner);
+            None = the segmenter's categories stand.
     """
 
     def __init__(self, net: torch.nn.Module, cfg: PipelineConfig = PipelineConfig(),
                  segmenter: Optional[Segmenter] = None,
-                 device: torch.device | str = 'cpu') -> None:
+                 device: torch.device | str = 'cpu',
+                 refiner: Optional[ClassRefiner] = None) -> None:
         self.net = net.to(device).eval()
         # The network never changes here, so a frozen trace of it can serve (faster on
         # the CPU); traced_or_eager falls back to the network itself when tracing fails.
         self.predictor = traced_or_eager(self.net) if cfg.trace_network else self.net
         self.cfg = cfg
         self.segmenter = segmenter
+        self.refiner = refiner
         self.device = torch.device(device)
         self.model_cfg = net.cfg
         self.enabled_ids = frozenset(category_id(c) for c in cfg.categories)
@@ -146,9 +154,11 @@ class PosePipeline:
                 seg_path, class_map=cfg.class_map, conf=cfg.segmenter_conf,
                 imgsz=cfg.segmenter_imgsz, device=str(device),
                 max_det=max(50, 2 * cfg.max_instances), erode=cfg.mask_erode)
-        log.info('pipeline: pose weights %s on %s, %s', weights, device,
-                 'ground-truth masks' if gt_masks else f'segmenter {seg_path}')
-        return cls(net, cfg, segmenter, device)
+        refiner = None if gt_masks else _load_refiner(cfg)
+        log.info('pipeline: pose weights %s on %s, %s%s', weights, device,
+                 'ground-truth masks' if gt_masks else f'segmenter {seg_path}',
+                 ', class refiner' if refiner is not None else '')
+        return cls(net, cfg, segmenter, device, refiner)
 
     def update_config(self, **changes: Any) -> None:
         """Change thresholds at runtime (e.g. from a ROS parameter callback).
@@ -193,6 +203,80 @@ class PosePipeline:
         self(frame, Segmentation((det,)))
         self.reset()
 
+    def detect(self, frame: Frame, segmentation: Optional[Segmentation] = None,
+               skipped: Optional[dict] = None) -> tuple[list, Optional[Any]]:
+        """The segment stage: instances to lift, and the table plane.
+
+        Segments the colour image (unless handed a segmentation), drops disabled
+        categories, low scores and malformed masks, keeps the max_instances best, fits
+        the table plane and, for segmenter masks, clears the table from the masks and
+        lets the class refiner (when there is one) relabel and rescore them.
+
+        Args:
+            frame: a frame that passed check_frame.
+            segmentation: masks to use instead of the segmenter's (ground truth).
+            skipped: reason -> count, added to in place.
+
+        Returns:
+            (detections, highest score first; the plane or None).
+        """
+        skipped = {} if skipped is None else skipped
+        from_segmenter = segmentation is None
+        if segmentation is None:
+            if self.segmenter is None:
+                raise ValueError('this pipeline has no segmenter; pass segmentation= '
+                                 '(e.g. GtMaskSegmenter()(record))')
+            try:
+                segmentation = self.segmenter(frame.color)
+            except Exception as err:  # a node must survive a failing segmenter call
+                self._warn('segmenter_error', f'segmenter failed on frame '
+                           f'{frame.frame_id!r}: {type(err).__name__}: {err}')
+                segmentation = Segmentation(skipped={'segmenter_error': 1})
+        for key, n in segmentation.skipped.items():
+            _count(skipped, key, n)
+        # With a class refiner the category is decided after it, so not filtered here.
+        refine = from_segmenter and self.refiner is not None
+        dets = []
+        for det in segmentation.detections:
+            if not refine and det.category_id not in self.enabled_ids:
+                _count(skipped, 'category_disabled')
+            elif det.score < self.cfg.min_score:
+                _count(skipped, 'low_score')
+            elif det.mask.shape != frame.depth.shape or det.mask.dtype != np.bool_:
+                _count(skipped, 'bad_mask')
+            else:
+                dets.append(det)
+        dets.sort(key=lambda d: -d.score)
+        _count(skipped, 'max_instances', max(0, len(dets) - self.cfg.max_instances))
+        dets = dets[:self.cfg.max_instances]
+        # The table plane serves the mask clean-up and the class refiner (segmenter
+        # masks) and the upright prior.
+        clear = from_segmenter and self.cfg.table_clearance > 0
+        plane = None
+        if dets and (clear or refine or self.cfg.upright_snap > 0):
+            plane = fit_frame_plane(frame.depth, frame.K, [d.mask for d in dets],
+                                    np.random.default_rng(self.cfg.seed))
+        if clear and plane is not None:
+            masks, _ = clear_table(frame.depth, frame.K, [d.mask for d in dets],
+                                   self.cfg.table_clearance, None, plane=plane)
+            dets = [replace(d, mask=m) for d, m in zip(dets, masks)]
+        if refine:
+            if plane is not None:
+                features = [detection_features(frame.depth, frame.K, d.mask, plane,
+                                               d.category_id, d.score) for d in dets]
+                dets = self.refiner.refine(dets, features)
+            kept = [d for d in dets if d.category_id in self.enabled_ids]
+            _count(skipped, 'category_disabled', len(dets) - len(kept))
+            low = [d for d in kept if d.score < self.cfg.min_score]
+            _count(skipped, 'low_score', len(low))
+            dets = sorted((d for d in kept if d.score >= self.cfg.min_score),
+                          key=lambda d: -d.score)
+        if from_segmenter:
+            n = len(dets)
+            dets = suppress_duplicates(dets, DUPLICATE_MASK_IOU)
+            _count(skipped, 'duplicate', n - len(dets))
+        return dets, plane
+
     def _warn(self, reason: str, text: str) -> None:
         now = time.monotonic()
         if now - self._last_warning.get(reason, -np.inf) >= _WARN_EVERY_S:
@@ -227,42 +311,7 @@ class PosePipeline:
 
         # segment
         t0 = time.perf_counter()
-        from_segmenter = segmentation is None
-        if segmentation is None:
-            if self.segmenter is None:
-                raise ValueError('this pipeline has no segmenter; pass segmentation= '
-                                 '(e.g. GtMaskSegmenter()(record))')
-            try:
-                segmentation = self.segmenter(frame.color)
-            except Exception as err:  # a node must survive a failing segmenter call
-                self._warn('segmenter_error', f'segmenter failed on frame '
-                           f'{frame.frame_id!r}: {type(err).__name__}: {err}')
-                segmentation = Segmentation(skipped={'segmenter_error': 1})
-        for key, n in segmentation.skipped.items():
-            _count(skipped, key, n)
-        dets = []
-        for det in segmentation.detections:
-            if det.category_id not in self.enabled_ids:
-                _count(skipped, 'category_disabled')
-            elif det.score < self.cfg.min_score:
-                _count(skipped, 'low_score')
-            elif det.mask.shape != frame.depth.shape or det.mask.dtype != np.bool_:
-                _count(skipped, 'bad_mask')
-            else:
-                dets.append(det)
-        dets.sort(key=lambda d: -d.score)
-        _count(skipped, 'max_instances', max(0, len(dets) - self.cfg.max_instances))
-        dets = dets[:self.cfg.max_instances]
-        # The table plane serves the mask clean-up (segmenter masks) and the upright prior.
-        clear = from_segmenter and self.cfg.table_clearance > 0
-        plane = None
-        if dets and (clear or self.cfg.upright_snap > 0):
-            plane = fit_frame_plane(frame.depth, frame.K, [d.mask for d in dets],
-                                    np.random.default_rng(self.cfg.seed))
-        if clear and plane is not None:
-            masks, _ = clear_table(frame.depth, frame.K, [d.mask for d in dets],
-                                   self.cfg.table_clearance, None, plane=plane)
-            dets = [replace(d, mask=m) for d, m in zip(dets, masks)]
+        dets, plane = self.detect(frame, segmentation, skipped)
         t1 = time.perf_counter()
         timings['segment'] = (t1 - t0) * 1e3
 
@@ -320,6 +369,48 @@ class PosePipeline:
         return FrameResult(category_ids=cat_ids, scores=scores, R_cam_obj=R, t_cam_obj=t,
                            scales=scales, sizes=sizes, boxes_xyxy=boxes, track_ids=track_ids,
                            skipped=skipped, timings_ms=timings, masks=masks)
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two (H, W) bool masks, computed inside their joint bounding box."""
+    box_a, box_b = mask_box(a), mask_box(b)
+    if box_a is None or box_b is None:
+        return 0.0
+    rows = slice(min(box_a[0].start, box_b[0].start), max(box_a[0].stop, box_b[0].stop))
+    cols = slice(min(box_a[1].start, box_b[1].start), max(box_a[1].stop, box_b[1].stop))
+    a, b = a[rows, cols], b[rows, cols]
+    union = np.count_nonzero(a | b)
+    return np.count_nonzero(a & b) / union if union else 0.0
+
+
+def suppress_duplicates(dets: list, max_iou: float) -> list:
+    """Drop each detection whose mask overlaps a higher-scoring one of its category.
+
+    The segmenter's NMS works on boxes per class, and the class refiner can give two
+    detections of one object the same category: one object, one detection.
+
+    Args:
+        dets: detections, highest score first.
+        max_iou: mask IoU above which the lower-scoring detection goes.
+    """
+    kept: list = []
+    for det in dets:
+        if all(k.category_id != det.category_id or mask_iou(k.mask, det.mask) <= max_iou
+               for k in kept):
+            kept.append(det)
+    return kept
+
+
+def _load_refiner(cfg: PipelineConfig) -> Optional[ClassRefiner]:
+    """The class refiner a config names: '' = the shipped one, but only with the shipped
+    segmenter (it was trained on that segmenter's mistakes); 'off' = none."""
+    if cfg.class_refiner == 'off':
+        return None
+    if cfg.class_refiner:
+        return load_class_refiner(cfg.class_refiner)
+    if cfg.segmenter_weights or not DEFAULT_CLASS_REFINER.is_file():
+        return None
+    return load_class_refiner(DEFAULT_CLASS_REFINER)
 
 
 def _describe_frame(frame: Any) -> str:
