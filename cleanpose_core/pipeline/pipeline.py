@@ -67,8 +67,8 @@ def check_frame(frame: Any) -> Optional[str]:
     Reasons: 'frame_bad_color', 'frame_bad_depth', 'frame_size_mismatch',
     'frame_bad_intrinsics', 'frame_no_valid_depth'. (Per-instance reasons counted by the
     pipeline: 'unmapped_class', 'category_disabled', 'low_score', 'bad_mask',
-    'max_instances', 'duplicate', 'segmenter_error' and data.instances' 'empty_mask', 'invalid_depth',
-    'too_few_points'.)
+    'max_instances', 'duplicate', 'segmenter_error' and data.instances' 'empty_mask',
+    'invalid_depth', 'too_few_points'.)
     """
     color, depth, K = (getattr(frame, 'color', None), getattr(frame, 'depth', None),
                        getattr(frame, 'K', None))
