@@ -240,11 +240,11 @@ class PipelineConfig:
 
     weights: str = ''               # (str) pose weights; '' = shipped default
     segmenter_weights: str = ''     # (str) ultralytics seg weights; '' = shipped default
-    class_refiner: str = ''         # (str) class refiner; '' = shipped (shipped segmenter), 'off'
+    class_refiner: str = ''         # (str) class refiner; '' = shipped (shipped segmenter), 'none'
     device: str = 'auto'            # (str) 'auto' | 'cpu' | 'cuda' | 'cuda:N'
     min_score: float = 0.3          # (float) drop poses scoring below this, [0, 1]
     segmenter_conf: float = 0.25    # (float) segmenter confidence threshold, [0, 1]
-    segmenter_imgsz: int = 320      # (int) segmenter input size, pixels
+    segmenter_imgsz: int = 416      # (int) segmenter input size, pixels
     mask_erode: int = 3             # (int) pixels taken off segmenter mask edges
     table_clearance: float = 0.005  # (float) drop segmenter mask pixels this close to the table, m
     upright_snap: float = 20.0      # (float) snap Y axes this near the table normal onto it, deg

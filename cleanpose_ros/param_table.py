@@ -147,7 +147,7 @@ PARAMS = (
               "weights; '' = the shipped default (COCO weights need class_map)"),
     _pipeline('class_refiner', 'string', description='class refiner weights (segmenter '
               "categories checked against the depth shape); '' = the shipped one with the "
-              "shipped segmenter, none with other weights; 'off' = none"),
+              "shipped segmenter, none with other weights; 'none' = off"),
     _pipeline('device', 'string', choices=_DEVICES, description='inference device of the '
               "segmenter and the pose network ('auto' = CUDA when available)"),
     _pipeline('min_score', 'double', read_only=False, runtime=True),

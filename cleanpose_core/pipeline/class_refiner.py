@@ -31,7 +31,8 @@ labelled with the category of the ground-truth mask it overlaps (IoU >= 0.5) or 
 probable category of the six and the score ``segmenter score * (1 - p(none))``.
 
 It is specific to the segmenter it was trained with: `pipeline.class_refiner` names
-the file, empty = off (the default with custom segmenter weights). The weights are
+the file; '' = the shipped one, used only with the shipped segmenter; 'none' = off
+(YAML reads a bare `off` as false, so the word is 'none'). The weights are
 safetensors with the feature normalisation in the metadata; nothing is unpickled.
 """
 
@@ -72,9 +73,9 @@ def _shape(points: np.ndarray, plane: Plane, pixels: int, fx_fy: float) -> np.nd
     # Drop the 2 % of points farthest from the footprint's median (stray edge pixels).
     d = np.linalg.norm(q - np.median(q, axis=0), axis=1)
     q = q[d <= np.percentile(d, 98)]
-    (_, _), (a, b), _ = cv2.minAreaRect(q.astype(np.float32))
-    long_side, short_side = max(a, b, 1e-4), max(min(a, b), 1e-4)
     hull = cv2.convexHull(q.astype(np.float32))
+    (_, _), (a, b), _ = cv2.minAreaRect(hull)     # the hull's rectangle is the points'
+    long_side, short_side = max(a, b, 1e-4), max(min(a, b), 1e-4)
     fill = float(cv2.contourArea(hull)) / (long_side * short_side)
     top, median, bottom = np.percentile(h, [99, 50, 1])
     z = float(np.median(points[:, 2]))

@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
                                              'pipeline.min_score=0', 'pipeline.track=false',
                                              *args.overrides]).pipeline
     cfg = dataclasses.replace(cfg, segmenter_weights=args.segmenter or cfg.segmenter_weights,
-                              class_refiner='off')
+                              class_refiner='none')
     start = time.perf_counter()
     samples = Path(args.samples) if args.samples else None
     if samples is not None and samples.is_file():

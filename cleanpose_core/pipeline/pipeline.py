@@ -403,8 +403,8 @@ def suppress_duplicates(dets: list, max_iou: float) -> list:
 
 def _load_refiner(cfg: PipelineConfig) -> Optional[ClassRefiner]:
     """The class refiner a config names: '' = the shipped one, but only with the shipped
-    segmenter (it was trained on that segmenter's mistakes); 'off' = none."""
-    if cfg.class_refiner == 'off':
+    segmenter (it was trained on that segmenter's mistakes); 'none' = none."""
+    if cfg.class_refiner == 'none':
         return None
     if cfg.class_refiner:
         return load_class_refiner(cfg.class_refiner)
