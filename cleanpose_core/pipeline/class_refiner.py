@@ -128,6 +128,7 @@ class ClassRefiner(nn.Module):
                                  nn.ReLU(), nn.Linear(hidden, NUM_CATEGORIES + 1))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, 7) logits for (N, F) raw features."""
         return self.net((features - self.mean) / self.std)
 
     @torch.no_grad()

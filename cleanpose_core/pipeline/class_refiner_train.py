@@ -136,6 +136,7 @@ def _read_samples(path: Path) -> tuple:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `cleanpose train-refiner`."""
     parser.add_argument('--data', required=True, help='NOCS-layout dataset root')
     parser.add_argument('--split', default='train', help='split folder (default train)')
     parser.add_argument('--segmenter', default=None,
@@ -154,6 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Collect (or read) the samples, train the refiner, write it and its summary."""
     from cleanpose_core.data.nocs import NocsSplit
     from cleanpose_core.fileio import atomic_path, atomic_write_json
     from cleanpose_core.pipeline.class_refiner import save_class_refiner, train_class_refiner

@@ -372,7 +372,7 @@ class PosePipeline:
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two (H, W) bool masks, computed inside their joint bounding box."""
+    """Return the IoU of two (H, W) bool masks, computed inside their joint box."""
     box_a, box_b = mask_box(a), mask_box(b)
     if box_a is None or box_b is None:
         return 0.0
@@ -402,8 +402,11 @@ def suppress_duplicates(dets: list, max_iou: float) -> list:
 
 
 def _load_refiner(cfg: PipelineConfig) -> Optional[ClassRefiner]:
-    """The class refiner a config names: '' = the shipped one, but only with the shipped
-    segmenter (it was trained on that segmenter's mistakes); 'none' = none."""
+    """Load the class refiner a config names.
+
+    '' = the shipped one, but only with the shipped segmenter (it was trained on that
+    segmenter's mistakes); 'none' = none.
+    """
     if cfg.class_refiner == 'none':
         return None
     if cfg.class_refiner:
