@@ -245,7 +245,7 @@ class PipelineConfig:
     min_score: float = 0.3          # (float) drop poses scoring below this, [0, 1]
     segmenter_conf: float = 0.25    # (float) segmenter confidence threshold, [0, 1]
     segmenter_imgsz: int = 416      # (int) segmenter input size, pixels
-    mask_erode: int = 3             # (int) pixels taken off segmenter mask edges
+    mask_erode: int = 2             # (int) pixels taken off segmenter mask edges
     table_clearance: float = 0.005  # (float) drop segmenter mask pixels this close to the table, m
     upright_snap: float = 20.0      # (float) snap Y axes this near the table normal onto it, deg
     footprint_yaw: float = 25.0     # (float) turn upright cameras/laptops to their footprint, deg
