@@ -63,10 +63,13 @@ _SHAPE_FEATURES = ('top_m', 'median_height_m', 'bottom_m', 'long_side_m', 'short
 FEATURE_NAMES = _SHAPE_FEATURES + ('score',) + \
     tuple(f'is_{i}' for i in range(1, NUM_CATEGORIES + 1))
 _MIN_POINTS = 20
+_MAX_POINTS = 1500    # shape statistics on at most this many points (every k-th one)
 _FORMAT = 'cleanpose-class-refiner-1'
 
 
 def _shape(points: np.ndarray, plane: Plane, pixels: int, fx_fy: float) -> np.ndarray:
+    count = len(points)
+    points = points[::-(-count // _MAX_POINTS)]  # every k-th point: same statistics, faster
     h = plane.height(points)
     u, v = plane_basis(plane.normal)
     q = np.stack([points @ u, points @ v], axis=1)
@@ -80,7 +83,7 @@ def _shape(points: np.ndarray, plane: Plane, pixels: int, fx_fy: float) -> np.nd
     top, median, bottom = np.percentile(h, [99, 50, 1])
     z = float(np.median(points[:, 2]))
     return np.array([top, median, bottom, long_side, short_side, short_side / long_side,
-                     min(fill, 1.5), top / long_side, z, np.log(len(points)),
+                     min(fill, 1.5), top / long_side, z, np.log(count),
                      pixels * z * z / fx_fy])
 
 
