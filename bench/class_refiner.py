@@ -32,7 +32,8 @@ import numpy as np
 from cleanpose_core.config import PipelineConfig
 from cleanpose_core.data.nocs import NocsSplit
 from cleanpose_core.eval.evaluate import select_frames
-from cleanpose_core.pipeline.class_refiner import detection_features
+from cleanpose_core.fileio import atomic_write_json
+from cleanpose_core.pipeline.class_refiner import refine_frame
 from cleanpose_core.pipeline.pipeline import PosePipeline
 from cleanpose_core.pipeline.results import Frame
 
@@ -54,15 +55,11 @@ def main() -> None:
     for i in select_frames(len(split), args.frames):
         record = split[i]
         frame = Frame(record.color, record.depth, record.K)
-        pipeline.refiner = None                  # the segment stage without it ...
-        dets, plane = pipeline.detect(frame)
-        pipeline.refiner = refiner
+        dets, plane = pipeline.detect(frame, refine=False)  # the segment stage without it ...
         if plane is None or not dets:
             continue
-        start = time.perf_counter()              # ... then just the refiner
-        features = [detection_features(frame.depth, frame.K, d.mask, plane, d.category_id,
-                                       d.score) for d in dets]
-        refiner.refine(dets, features)
+        start = time.perf_counter()                         # ... then just the refiner
+        refine_frame(refiner, frame.depth, frame.K, dets, plane)
         per_frame.append((time.perf_counter() - start) * 1e3)
         detections += len(dets)
     summary = {'frames': len(per_frame), 'detections': detections,
@@ -70,7 +67,7 @@ def main() -> None:
                'frame_median_ms': round(float(np.median(per_frame)), 2),
                'frame_p90_ms': round(float(np.percentile(per_frame, 90)), 2)}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    atomic_write_json(args.out / 'summary.json', summary)
     print(json.dumps(summary))
 
 

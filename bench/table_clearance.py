@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 from cleanpose_core.data.nocs import NocsSplit
+from cleanpose_core.fileio import atomic_write_json
 from cleanpose_core.pipeline.table import clear_table
 
 
@@ -57,7 +58,7 @@ def main() -> None:
                'median_ms': round(float(np.median(times)), 2),
                'p90_ms': round(float(np.percentile(times, 90)), 2)}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    atomic_write_json(args.out / 'summary.json', summary)
     print(json.dumps(summary))
 
 

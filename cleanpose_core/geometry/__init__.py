@@ -30,6 +30,7 @@ _EXPORTS = {
     'box_iou_3d': 'boxes',
     'oriented_box_iou': 'boxes',
     'backproject_depth': 'camera',
+    'backproject_mask': 'camera',
     'backproject_pixels': 'camera',
     'BackprojectedPixels': 'camera',
     'CAMERA_INTRINSICS': 'camera',

@@ -20,17 +20,18 @@ coordinates (u, v) are (column, row) of the pixel centre, as in OpenCV.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+from typing import NamedTuple, Optional, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from cleanpose_core.geometry.checks import check_shapes
+from cleanpose_core.geometry.masks import mask_box
 
 __all__ = [
     'CAMERA_INTRINSICS', 'REAL_INTRINSICS', 'BackprojectedPixels', 'backproject_depth',
-    'backproject_pixels', 'intrinsics_matrix', 'project_points',
+    'backproject_mask', 'backproject_pixels', 'intrinsics_matrix', 'project_points',
 ]
 
 # (fx, fy, cx, cy) of the NOCS datasets, pixels.
@@ -100,6 +101,35 @@ def backproject_pixels(depth: ArrayLike, K: ArrayLike, mask: ArrayLike) -> Backp
     x = (u.to(depth.dtype) - cx) * z / fx
     y = (v.to(depth.dtype) - cy) * z / fy
     return BackprojectedPixels(torch.stack((x, y, z), dim=-1), torch.stack((u, v), dim=-1))
+
+
+def backproject_mask(depth: np.ndarray, K: np.ndarray, mask: np.ndarray,
+                     dtype: Optional[np.dtype] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Lift one mask's valid depth pixels to points, working inside the mask's box.
+
+    A small object costs little in a large frame: only its bounding box of depth is
+    read, as an image of its own (the principal point shifted by the box's corner).
+
+    Args:
+        depth: (H, W) metres; 0, NaN and inf invalid.
+        K: (3, 3) intrinsics.
+        mask: (H, W) bool.
+        dtype: the depth dtype to compute in; None = depth's.
+
+    Returns:
+        (points (N, 3) float64 camera frame, pixels (N, 2) int64 (u, v) in the full
+        image), row-major pixel order; both empty for an empty mask.
+    """
+    box = mask_box(mask)
+    if box is None:
+        return np.zeros((0, 3)), np.zeros((0, 2), np.int64)
+    y0, x0 = box[0].start, box[1].start
+    K_box = np.array(K, dtype=np.float64, copy=True)
+    K_box[0, 2] -= x0
+    K_box[1, 2] -= y0
+    lifted = backproject_pixels(np.ascontiguousarray(depth[box], dtype=dtype), K_box,
+                                np.ascontiguousarray(mask[box]))
+    return lifted.points.double().numpy(), lifted.pixels.numpy() + np.array([x0, y0])
 
 
 def backproject_depth(depth: ArrayLike, K: ArrayLike, mask: ArrayLike) -> Tensor:

@@ -50,12 +50,11 @@ from torch import nn
 
 from cleanpose_core.categories import NUM_CATEGORIES
 from cleanpose_core.errors import WeightsError
-from cleanpose_core.geometry.camera import backproject_pixels
-from cleanpose_core.geometry.masks import mask_box
+from cleanpose_core.geometry.camera import backproject_mask
 from cleanpose_core.geometry.plane import Plane, plane_basis
 
 __all__ = ['ClassRefiner', 'detection_features', 'FEATURE_NAMES', 'load_class_refiner',
-           'save_class_refiner', 'train_class_refiner']
+           'refine_frame', 'save_class_refiner', 'train_class_refiner']
 
 _SHAPE_FEATURES = ('top_m', 'median_height_m', 'bottom_m', 'long_side_m', 'short_side_m',
                    'side_ratio', 'hull_fill', 'top_over_long', 'distance_m', 'log_points',
@@ -102,20 +101,12 @@ def detection_features(depth: np.ndarray, K: np.ndarray, mask: np.ndarray, plane
     Returns:
         (len(FEATURE_NAMES),) float64.
     """
-    box = mask_box(mask)
-    if box is None:
-        return None
-    K_box = np.array(K, dtype=np.float64, copy=True)
-    K_box[0, 2] -= box[1].start
-    K_box[1, 2] -= box[0].start
-    sub = np.ascontiguousarray(mask[box])
-    points = backproject_pixels(np.ascontiguousarray(depth[box], dtype=np.float32), K_box,
-                                sub).points.double().numpy()
+    points, _ = backproject_mask(depth, K, mask, dtype=np.float32)
     if len(points) < _MIN_POINTS:
         return None
     onehot = np.zeros(NUM_CATEGORIES)
     onehot[int(category_id) - 1] = 1.0
-    shape = _shape(points, plane, int(sub.sum()), float(K[0, 0] * K[1, 1]))
+    shape = _shape(points, plane, int(np.count_nonzero(mask)), float(K[0, 0] * K[1, 1]))
     return np.concatenate([shape, [float(score)], onehot])
 
 
@@ -161,6 +152,25 @@ class ClassRefiner(nn.Module):
             out[i] = replace(out[i], category_id=cat,
                              score=float(out[i].score * (1.0 - p[k, 0])))
         return out
+
+
+def refine_frame(refiner: ClassRefiner, depth: np.ndarray, K: np.ndarray, detections: list,
+                 plane: Plane) -> list:
+    """Compute each detection's features on a frame and let the refiner relabel them.
+
+    Args:
+        refiner: the class refiner of the segmenter the detections came from.
+        depth: (H, W) metres.
+        K: (3, 3) intrinsics.
+        detections: Detection2D-like objects with mask, category_id and score.
+        plane: the frame's table plane.
+
+    Returns:
+        The relabelled, rescored detections (ClassRefiner.refine).
+    """
+    features = [detection_features(depth, K, d.mask, plane, d.category_id, d.score)
+                for d in detections]
+    return refiner.refine(detections, features)
 
 
 def save_class_refiner(model: ClassRefiner, path: str | Path, info: Optional[dict] = None

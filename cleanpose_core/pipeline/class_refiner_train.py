@@ -89,32 +89,28 @@ def collect_samples(pipeline: Any, split: Any, max_frames: int = 0) -> tuple:
     from cleanpose_core.pipeline.pipeline import check_frame
     from cleanpose_core.pipeline.results import Frame
 
-    refiner, pipeline.refiner = pipeline.refiner, None
     rows, labels, used = [], [], 0
-    try:
-        for i in progress(select_frames(len(split), max_frames), desc='refiner samples'):
-            try:
-                record = split[i]
-            except DataError as err:
-                log.warning('skipping unreadable frame: %s', err)
-                continue
-            frame = Frame(record.color, record.depth, record.K, frame_id=record.frame_id)
-            if check_frame(frame) is not None:
-                continue
-            dets, plane = pipeline.detect(frame)
-            used += 1
-            if not dets or plane is None:
-                continue
-            lab = label_detections(np.stack([d.mask for d in dets]), record.mask,
-                                   record.instance_ids, record.class_ids)
-            for det, y in zip(dets, lab):
-                f = detection_features(frame.depth, frame.K, det.mask, plane,
-                                       det.category_id, det.score)
-                if f is not None:
-                    rows.append(f)
-                    labels.append(y)
-    finally:
-        pipeline.refiner = refiner
+    for i in progress(select_frames(len(split), max_frames), desc='refiner samples'):
+        try:
+            record = split[i]
+        except DataError as err:
+            log.warning('skipping unreadable frame: %s', err)
+            continue
+        frame = Frame(record.color, record.depth, record.K, frame_id=record.frame_id)
+        if check_frame(frame) is not None:
+            continue
+        dets, plane = pipeline.detect(frame, refine=False)
+        used += 1
+        if not dets or plane is None:
+            continue
+        lab = label_detections(np.stack([d.mask for d in dets]), record.mask,
+                               record.instance_ids, record.class_ids)
+        for det, y in zip(dets, lab):
+            f = detection_features(frame.depth, frame.K, det.mask, plane, det.category_id,
+                                   det.score)
+            if f is not None:
+                rows.append(f)
+                labels.append(y)
     features = np.stack(rows) if rows else np.zeros((0, 0))
     return features, np.asarray(labels, np.int64), used
 

@@ -79,14 +79,15 @@ def predict_frame_fn(cfg: PipelineConfig, masks: str = 'segmenter',
     if pipeline is None:
         pipeline = PosePipeline.from_config(cfg, gt_masks=masks == 'gt')
     gt_segmenter = GtMaskSegmenter()
-    last_scene = [None]
+    last_scene = None
 
     def predict_frame(record: Any) -> dict:
+        nonlocal last_scene
         frame = Frame(record.color, record.depth, record.K, stamp_ns=int(record.index),
                       frame_id=record.frame_id)
-        if not pipeline.cfg.track or record.scene != last_scene[0]:
+        if not pipeline.cfg.track or record.scene != last_scene:
             pipeline.tracker.reset()
-        last_scene[0] = record.scene
+        last_scene = record.scene
         result = pipeline(frame, gt_segmenter(record) if masks == 'gt' else None,
                           rng=_frame_rng(pipeline.cfg.seed, record.scene, record.index))
         return result_to_prediction(result)

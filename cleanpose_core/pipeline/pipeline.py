@@ -40,8 +40,8 @@ from cleanpose_core.geometry.masks import mask_box
 from cleanpose_core.geometry.resting import apply_resting_priors, fit_frame_plane
 from cleanpose_core.model.traced import traced_or_eager
 from cleanpose_core.model.weights import load_weights
-from cleanpose_core.pipeline.class_refiner import ClassRefiner, detection_features, \
-    load_class_refiner
+from cleanpose_core.pipeline.class_refiner import ClassRefiner, load_class_refiner, \
+    refine_frame
 from cleanpose_core.pipeline.results import Frame, FrameResult
 from cleanpose_core.pipeline.segmenter import (Detection2D, Segmentation, Segmenter,
                                                YoloSegmenter)
@@ -204,7 +204,8 @@ class PosePipeline:
         self.reset()
 
     def detect(self, frame: Frame, segmentation: Optional[Segmentation] = None,
-               skipped: Optional[dict] = None) -> tuple[list, Optional[Any]]:
+               skipped: Optional[dict] = None, refine: bool = True
+               ) -> tuple[list, Optional[Any]]:
         """The segment stage: instances to lift, and the table plane.
 
         Segments the colour image (unless handed a segmentation), drops disabled
@@ -216,6 +217,8 @@ class PosePipeline:
             frame: a frame that passed check_frame.
             segmentation: masks to use instead of the segmenter's (ground truth).
             skipped: reason -> count, added to in place.
+            refine: let the class refiner act (False: the segmenter's categories, e.g.
+                to collect the refiner's training samples).
 
         Returns:
             (detections, highest score first; the plane or None).
@@ -235,7 +238,7 @@ class PosePipeline:
         for key, n in segmentation.skipped.items():
             _count(skipped, key, n)
         # With a class refiner the category is decided after it, so not filtered here.
-        refine = from_segmenter and self.refiner is not None
+        refine = refine and from_segmenter and self.refiner is not None
         dets = []
         for det in segmentation.detections:
             if not refine and det.category_id not in self.enabled_ids:
@@ -262,9 +265,7 @@ class PosePipeline:
             dets = [replace(d, mask=m) for d, m in zip(dets, masks)]
         if refine:
             if plane is not None:
-                features = [detection_features(frame.depth, frame.K, d.mask, plane,
-                                               d.category_id, d.score) for d in dets]
-                dets = self.refiner.refine(dets, features)
+                dets = refine_frame(self.refiner, frame.depth, frame.K, dets, plane)
             kept = [d for d in dets if d.category_id in self.enabled_ids]
             _count(skipped, 'category_disabled', len(dets) - len(kept))
             low = [d for d in kept if d.score < self.cfg.min_score]

@@ -28,20 +28,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from cleanpose_core.geometry.camera import backproject_pixels
-from cleanpose_core.geometry.masks import mask_box
+from cleanpose_core.geometry.camera import backproject_mask
 from cleanpose_core.geometry.plane import Plane
 from cleanpose_core.geometry.resting import fit_frame_plane
 
 __all__ = ['clear_table']
 
 _MIN_KEPT = 0.5       # a mask keeps at least this share of its valid pixels, else untouched
-
-
-def _points(depth: np.ndarray, K: np.ndarray, mask: np.ndarray) -> tuple:
-    """(points (N, 3) float64, pixels (N, 2) u, v) of the valid masked pixels of depth."""
-    lifted = backproject_pixels(depth, K, mask)
-    return lifted.points.double().numpy(), lifted.pixels.numpy()
 
 
 def clear_table(depth: np.ndarray, K: np.ndarray, masks: Sequence[np.ndarray],
@@ -71,17 +64,7 @@ def clear_table(depth: np.ndarray, K: np.ndarray, masks: Sequence[np.ndarray],
         return masks, None
     out = []
     for mask in masks:
-        # Work inside the mask's box: a small object costs little in a large frame.
-        box = mask_box(mask)
-        if box is None:
-            out.append(mask)
-            continue
-        y0, x0 = box[0].start, box[1].start
-        K_box = K.copy()                         # the box as an image of its own
-        K_box[0, 2] -= x0
-        K_box[1, 2] -= y0
-        points, pixels = _points(np.ascontiguousarray(depth[box]), K_box,
-                                 np.ascontiguousarray(mask[box]))
+        points, pixels = backproject_mask(depth, K, mask)
         if len(points) == 0:
             out.append(mask)
             continue
@@ -91,6 +74,6 @@ def clear_table(depth: np.ndarray, K: np.ndarray, masks: Sequence[np.ndarray],
             out.append(mask)
             continue
         cleared = mask.copy()
-        cleared[pixels[table, 1] + y0, pixels[table, 0] + x0] = False
+        cleared[pixels[table, 1], pixels[table, 0]] = False
         out.append(cleared)
     return out, plane

@@ -22,7 +22,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from cleanpose_core.geometry.camera import (backproject_depth, backproject_pixels,
+from cleanpose_core.geometry.camera import (backproject_depth, backproject_mask,
+                                            backproject_pixels,
                                             CAMERA_INTRINSICS, intrinsics_matrix, project_points,
                                             REAL_INTRINSICS)
 from cleanpose_core.geometry.masks import mask_box
@@ -131,3 +132,18 @@ def test_mask_box_is_the_tight_box_of_the_true_pixels():
     assert (rows.start, rows.stop, cols.start, cols.stop) == (2, 5, 3, 7)
     assert mask[rows, cols].sum() == mask.sum()
     assert mask_box(np.zeros((6, 8), dtype=bool)) is None
+
+
+def test_backproject_mask_in_its_box_equals_the_full_image():
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(0.5, 2.0, (40, 60)).astype(np.float32)
+    depth[12, 20] = 0.0                                   # invalid inside the mask
+    K = np.array([[80.0, 0.0, 31.0], [0.0, 82.0, 19.5], [0.0, 0.0, 1.0]])
+    mask = np.zeros((40, 60), bool)
+    mask[10:25, 18:40] = True
+    points, pixels = backproject_mask(depth, K, mask)
+    full = backproject_pixels(depth, K, mask)
+    np.testing.assert_allclose(points, full.points.double().numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(pixels, full.pixels.numpy())
+    points, pixels = backproject_mask(depth, K, np.zeros_like(mask))
+    assert points.shape == (0, 3) and pixels.shape == (0, 2)
