@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     'DEGREE_THRESHOLDS', 'IOU_POSE_THRESHOLD', 'IOU_THRESHOLDS', 'METRIC_KEYS', 'NocsCurves',
     'NocsMetrics', 'SHIFT_THRESHOLDS_CM', 'SYMMETRY_STEPS', 'average_precision',
-    'compute_nocs_metrics', 'pair_iou', 'pose_errors', 'per_instance_errors',
+    'compute_nocs_metrics', 'is_symmetric', 'pair_iou', 'pose_errors', 'per_instance_errors',
 ]
 
 IOU_THRESHOLDS = np.round(np.linspace(0.0, 1.0, 101), 2)
@@ -122,7 +122,8 @@ class NocsMetrics:
     num_pred: dict = field(default_factory=dict)
 
 
-def _is_symmetric(class_id: int, handle_visible: int) -> bool:
+def is_symmetric(class_id: int, handle_visible: int) -> bool:
+    """Whether an instance's pose is scored up to turns about Y (NOCS's symmetric set)."""
     return class_id in _SYM_IDS or (class_id == _MUG_ID and handle_visible == 0)
 
 
@@ -281,7 +282,7 @@ def _score_category(f: ResultFrame, cid: int, pool: _Pool) -> None:
     p_idx = p_idx[np.argsort(-f.scores[p_idx], kind='stable')]
     scores = f.scores[p_idx]
     handle = f.handle[g_idx] if cid == _MUG_ID else np.ones(len(g_idx), dtype=np.int64)
-    sym = [_is_symmetric(cid, int(h)) for h in handle]
+    sym = [is_symmetric(cid, int(h)) for h in handle]
     overlaps = np.zeros((len(p_idx), len(g_idx)))
     for a, i in enumerate(p_idx):
         for b, j in enumerate(g_idx):
@@ -411,7 +412,7 @@ def per_instance_errors(results: Sequence[Mapping[str, Any]]) -> list:
         f = read_result_frame(result, k)
         for i, j in _pair_frame(f, result):
             cid = int(f.gt_ids[j])
-            sym = _is_symmetric(cid, int(f.handle[j]) if cid == _MUG_ID else 1)
+            sym = is_symmetric(cid, int(f.handle[j]) if cid == _MUG_ID else 1)
             rot, trans = pose_errors(f.pred_R[i], f.pred_t[i], f.gt_R[j], f.gt_t[j], sym)
             iou = pair_iou(f.pred_R[i], f.pred_t[i], f.pred_s[i] * f.pred_size[i],
                            f.gt_R[j], f.gt_t[j], f.gt_s[j] * f.gt_size[j], sym)
