@@ -226,6 +226,7 @@ PIPELINE_RANGES = {
     'upright_snap': (0.0, 45.0),
     'footprint_yaw': (0.0, 45.0),
     'min_points': (1, 100000),
+    'depth_gap': (0.0, 1.0),
     'max_instances': (1, 256),
     'smoothing': (0.0, 0.99),
     'track_max_distance': (0.001, 10.0),
@@ -247,6 +248,7 @@ class PipelineConfig:
     segmenter_imgsz: int = 416      # (int) segmenter input size, pixels
     mask_erode: int = 2             # (int) pixels taken off segmenter mask edges
     table_clearance: float = 0.005  # (float) drop segmenter mask pixels this close to the table, m
+    depth_gap: float = 0.05         # (float) segmenter masks: keep the fullest depth layer, m
     upright_snap: float = 20.0      # (float) snap Y axes this near the table normal onto it, deg
     footprint_yaw: float = 25.0     # (float) turn upright cameras/laptops to their footprint, deg
     class_map: dict = field(default_factory=dict)  # (dict) segmenter class name -> category

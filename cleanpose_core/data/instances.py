@@ -49,11 +49,13 @@ from cleanpose_core.batch import PoseInput
 from cleanpose_core.categories import NUM_CATEGORIES
 from cleanpose_core.geometry.masks import mask_box
 
-__all__ = ['InstanceSample', 'extract_instance', 'stack_instances', 'square_crop_box',
-           'SKIP_REASONS']
+__all__ = ['InstanceSample', 'extract_instance', 'largest_depth_layer', 'stack_instances',
+           'square_crop_box', 'SKIP_REASONS']
 
 # Reasons extract_instance gives for skipping an instance.
 SKIP_REASONS = ('empty_mask', 'invalid_depth', 'too_few_points')
+# extract_instance's depth_gap scales with the median depth squared, from this depth up.
+_GAP_MIN_DEPTH = 0.5
 
 
 @dataclass(frozen=True)
@@ -118,12 +120,41 @@ def _as_rng(rng: Union[np.random.Generator, int, None]) -> np.random.Generator:
     return np.random.default_rng(0 if rng is None else int(rng))
 
 
+def largest_depth_layer(z: np.ndarray, gap: float) -> np.ndarray:
+    """Mark the points of the most populated depth layer.
+
+    The depths, sorted, split into layers wherever two neighbours lie more than
+    ``gap`` apart; the layer holding the most points wins (the first on a tie).
+
+    Args:
+        z: (N,) depths, metres.
+        gap: smallest depth jump, metres, that separates two layers.
+
+    Returns:
+        (N,) bool, True on the points of that layer (all True when there is one layer).
+    """
+    z = np.asarray(z)
+    keep = np.ones(len(z), bool)
+    if len(z) < 2:
+        return keep
+    order = np.argsort(z, kind='stable')
+    breaks = np.flatnonzero(np.diff(z[order]) > gap) + 1
+    if len(breaks) == 0:
+        return keep
+    bounds = np.concatenate(([0], breaks, [len(z)]))
+    k = int(np.argmax(np.diff(bounds)))
+    keep[:] = False
+    keep[order[bounds[k]:bounds[k + 1]]] = True
+    return keep
+
+
 def extract_instance(color: np.ndarray, depth: np.ndarray, mask: np.ndarray, K: np.ndarray,
                      num_points: int, crop_size: int,
                      rng: Union[np.random.Generator, int, None] = None, min_points: int = 32,
                      outlier_mads: float = 10.0, min_radius: float = 0.02,
                      max_radius: float = 0.6,
-                     crop_margin: float = 0.1) -> Union[InstanceSample, str]:
+                     crop_margin: float = 0.1,
+                     depth_gap: float = 0.0) -> Union[InstanceSample, str]:
     """Turn one instance mask of an RGB-D frame into a fixed-size network input.
 
     Args:
@@ -140,6 +171,11 @@ def extract_instance(color: np.ndarray, depth: np.ndarray, mask: np.ndarray, K: 
         min_radius: distance (m) from the median point that is never an outlier.
         max_radius: distance (m) from the median point that is always an outlier.
         crop_margin: fraction of the box's longer side added on each side of the crop.
+        depth_gap: > 0 keeps only the most populated depth layer of the points (see
+            largest_depth_layer), layers being split by depth jumps larger than
+            ``depth_gap * z^2`` (z the median depth in metres, at least 0.5 m; so
+            depth_gap is the jump in metres at 1 m). For segmenter masks that bleed
+            onto an occluder in front or a surface behind; 0 = off.
 
     Returns:
         An InstanceSample, or a skip reason from SKIP_REASONS: 'empty_mask' (no mask
@@ -187,6 +223,10 @@ def extract_instance(color: np.ndarray, depth: np.ndarray, mask: np.ndarray, K: 
     mad = float(np.median(np.abs(dist_stats - med)))
     radius = min(max(med + outlier_mads * 1.4826 * mad, min_radius), max_radius)
     keep = np.linalg.norm(pts - center, axis=-1) <= radius
+    if depth_gap > 0.0:
+        # The depth steps of a stereo/structured-light sensor grow with z^2.
+        gap = depth_gap * max(float(center[2]), _GAP_MIN_DEPTH) ** 2
+        keep &= largest_depth_layer(pts[:, 2], gap)
     num_outliers = int(len(keep) - keep.sum())
     rows, cols, pts = rows[keep], cols[keep], pts[keep]
     num_valid = len(pts)

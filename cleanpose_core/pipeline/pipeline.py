@@ -56,7 +56,7 @@ STAGES = ('segment', 'instances', 'network', 'track', 'total')
 # PipelineConfig keys that update_config may change while running.
 RUNTIME_KEYS = ('min_score', 'segmenter_conf', 'categories', 'min_points', 'max_instances',
                 'track', 'smoothing', 'track_max_distance', 'track_max_missed',
-                'table_clearance', 'upright_snap', 'footprint_yaw')
+                'table_clearance', 'depth_gap', 'upright_snap', 'footprint_yaw')
 DUPLICATE_MASK_IOU = 0.5   # same-category segmenter masks overlapping more: one object
 _WARN_EVERY_S = 5.0
 
@@ -320,11 +320,13 @@ class PosePipeline:
         rng = self._rng if rng is None else rng
         depth = frame.depth.astype(np.float32, copy=False)
         K = np.asarray(frame.K, dtype=np.float64)
+        depth_gap = self.cfg.depth_gap if segmentation is None else 0.0
         samples, kept = [], []
         for det in dets:
             sample = extract_instance(frame.color, depth, det.mask, K,
                                       self.model_cfg.num_points, self.model_cfg.crop_size,
-                                      rng=rng, min_points=self.cfg.min_points)
+                                      rng=rng, min_points=self.cfg.min_points,
+                                      depth_gap=depth_gap)
             if isinstance(sample, str):
                 _count(skipped, sample)
                 continue

@@ -21,7 +21,8 @@ import pytest
 from test_nocs_io import make_frame
 import torch
 
-from cleanpose_core.data.instances import extract_instance, InstanceSample, stack_instances
+from cleanpose_core.data.instances import (
+    extract_instance, InstanceSample, largest_depth_layer, stack_instances)
 
 N, S = 64, 24
 
@@ -83,6 +84,61 @@ def test_outliers_behind_the_object_removed(count, offset):
     pixels = set(zip(s.rows.tolist(), s.cols.tolist()))
     assert not pixels & set(zip(rows[bad].tolist(), cols[bad].tolist()))
     assert np.abs(s.points[:, 2] - np.median(r.depth[mask])).max() < 0.2
+
+
+def test_largest_depth_layer():
+    z = np.array([1.00, 1.01, 0.40, 1.02, 0.41, 1.30, 1.015])
+    np.testing.assert_array_equal(largest_depth_layer(z, 0.05),
+                                  [True, True, False, True, False, False, True])
+    # No jump larger than the gap (or too few points): one layer, all kept.
+    assert largest_depth_layer(z, 0.7).all()
+    assert largest_depth_layer(np.array([2.0]), 0.01).all()
+    assert largest_depth_layer(np.zeros(0), 0.01).shape == (0,)
+    # A tie goes to the nearer layer (the first in sorted order).
+    np.testing.assert_array_equal(largest_depth_layer(np.array([2.0, 1.0]), 0.5), [False, True])
+
+
+@pytest.mark.parametrize('offset', [-0.3, -0.08, 0.15], ids=['occluder-30cm', 'occluder-8cm',
+                                                             'background-15cm'])
+def test_depth_gap_drops_a_bled_layer(offset):
+    """A tenth of the mask on a surface in front of or behind the object: only the
+    most populated depth layer, the object, is kept."""
+    r, mask = _instance()
+    depth = r.depth.copy()
+    rows, cols = np.nonzero(mask)
+    bled = np.zeros(len(rows), bool)
+    bled[: len(rows) // 10] = True                 # the top rows of the mask
+    depth[rows[bled], cols[bled]] = np.median(r.depth[mask]) + offset
+    s = extract_instance(r.color, depth, mask, r.K, N, S, rng=0, depth_gap=0.05)
+    taken = set(zip(s.rows.tolist(), s.cols.tolist()))
+    assert not taken & set(zip(rows[bled].tolist(), cols[bled].tolist()))
+    assert s.num_outliers <= bled.sum() + 1        # (+ the object's one sparse far point)
+    if abs(offset) < 0.2:                          # the outlier radius alone keeps these
+        plain = extract_instance(r.color, depth, mask, r.K, N, S, rng=0)
+        assert plain.num_outliers == 0
+
+
+def test_depth_gap_keeps_whole_objects():
+    """Rendered 640x480 frames (lying, tipped and upright objects, depth noise): the
+    depth layers of a ground-truth mask are one layer; almost no point is dropped."""
+    from cleanpose_core.data.synth.command import frame_to_record, render_frame, SynthSpec
+    from cleanpose_core.data.synth.scene import SceneOptions
+
+    spec = SynthSpec(seed=7, split='test', frames_per_scene=2,
+                     scene=SceneOptions(min_objects=5, max_objects=6, max_distractors=0))
+    dropped, objects = [], 0
+    for index in range(4):
+        r = frame_to_record(render_frame(spec, index, nthreads=1), 'scene', index)
+        for i in range(len(r)):
+            mask = r.instance_mask(i)
+            if mask.sum() < 100:
+                continue
+            a = extract_instance(r.color, r.depth, mask, r.K, 512, 32, rng=0)
+            b = extract_instance(r.color, r.depth, mask, r.K, 512, 32, rng=0, depth_gap=0.05)
+            objects += 1
+            dropped.append((b.num_outliers - a.num_outliers) / a.num_valid)
+    assert objects >= 15
+    assert max(dropped) < 0.02 and np.mean(np.array(dropped) > 0) < 0.2
 
 
 def test_invalid_depth_pixels_dropped():
