@@ -49,8 +49,8 @@ from cleanpose_core.batch import PoseInput
 from cleanpose_core.categories import NUM_CATEGORIES
 from cleanpose_core.geometry.masks import mask_box
 
-__all__ = ['InstanceSample', 'extract_instance', 'largest_depth_layer', 'stack_instances',
-           'square_crop_box', 'SKIP_REASONS']
+__all__ = ['InstanceSample', 'extract_instance', 'largest_depth_layer', 'main_depth_layer',
+           'stack_instances', 'square_crop_box', 'SKIP_REASONS']
 
 # Reasons extract_instance gives for skipping an instance.
 SKIP_REASONS = ('empty_mask', 'invalid_depth', 'too_few_points')
@@ -148,6 +148,25 @@ def largest_depth_layer(z: np.ndarray, gap: float) -> np.ndarray:
     return keep
 
 
+def main_depth_layer(z: np.ndarray, depth_gap: float, center_z: float) -> np.ndarray:
+    """largest_depth_layer with a gap of ``depth_gap`` metres at 1 m, growing with depth.
+
+    The depth steps of a stereo or structured-light sensor grow with z^2, so the gap is
+    ``depth_gap * max(center_z, 0.5)^2``.
+
+    Args:
+        z: (N,) depths of one instance's points, metres.
+        depth_gap: the gap at 1 m, metres; <= 0 keeps every point.
+        center_z: the instance's typical (median) depth, metres.
+
+    Returns:
+        (N,) bool.
+    """
+    if depth_gap <= 0.0:
+        return np.ones(len(z), bool)
+    return largest_depth_layer(z, depth_gap * max(float(center_z), _GAP_MIN_DEPTH) ** 2)
+
+
 def extract_instance(color: np.ndarray, depth: np.ndarray, mask: np.ndarray, K: np.ndarray,
                      num_points: int, crop_size: int,
                      rng: Union[np.random.Generator, int, None] = None, min_points: int = 32,
@@ -172,10 +191,9 @@ def extract_instance(color: np.ndarray, depth: np.ndarray, mask: np.ndarray, K: 
         max_radius: distance (m) from the median point that is always an outlier.
         crop_margin: fraction of the box's longer side added on each side of the crop.
         depth_gap: > 0 keeps only the most populated depth layer of the points (see
-            largest_depth_layer), layers being split by depth jumps larger than
-            ``depth_gap * z^2`` (z the median depth in metres, at least 0.5 m; so
-            depth_gap is the jump in metres at 1 m). For segmenter masks that bleed
-            onto an occluder in front or a surface behind; 0 = off.
+            main_depth_layer: layers split at depth jumps larger than depth_gap metres
+            at 1 m, growing with z^2). For segmenter masks that bleed onto an occluder
+            in front or a surface behind; 0 = off.
 
     Returns:
         An InstanceSample, or a skip reason from SKIP_REASONS: 'empty_mask' (no mask
@@ -224,9 +242,7 @@ def extract_instance(color: np.ndarray, depth: np.ndarray, mask: np.ndarray, K: 
     radius = min(max(med + outlier_mads * 1.4826 * mad, min_radius), max_radius)
     keep = np.linalg.norm(pts - center, axis=-1) <= radius
     if depth_gap > 0.0:
-        # The depth steps of a stereo/structured-light sensor grow with z^2.
-        gap = depth_gap * max(float(center[2]), _GAP_MIN_DEPTH) ** 2
-        keep &= largest_depth_layer(pts[:, 2], gap)
+        keep &= main_depth_layer(pts[:, 2], depth_gap, center[2])
     num_outliers = int(len(keep) - keep.sum())
     rows, cols, pts = rows[keep], cols[keep], pts[keep]
     num_valid = len(pts)

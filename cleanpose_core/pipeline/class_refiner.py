@@ -49,6 +49,7 @@ import torch
 from torch import nn
 
 from cleanpose_core.categories import NUM_CATEGORIES
+from cleanpose_core.data.instances import main_depth_layer
 from cleanpose_core.errors import WeightsError
 from cleanpose_core.geometry.camera import backproject_mask
 from cleanpose_core.geometry.plane import Plane, plane_basis
@@ -87,7 +88,8 @@ def _shape(points: np.ndarray, plane: Plane, pixels: int, fx_fy: float) -> np.nd
 
 
 def detection_features(depth: np.ndarray, K: np.ndarray, mask: np.ndarray, plane: Plane,
-                       category_id: int, score: float) -> Optional[np.ndarray]:
+                       category_id: int, score: float,
+                       depth_gap: float = 0.0) -> Optional[np.ndarray]:
     """The refiner's input for one detection, or None when its mask has too few points.
 
     Args:
@@ -97,11 +99,15 @@ def detection_features(depth: np.ndarray, K: np.ndarray, mask: np.ndarray, plane
         plane: the frame's table plane (normal toward the objects).
         category_id: the segmenter's category, 1..6.
         score: the segmenter's confidence.
+        depth_gap: > 0: the statistics use the mask's main depth layer only
+            (data.instances.main_depth_layer), as the pose network's input does.
 
     Returns:
         (len(FEATURE_NAMES),) float64.
     """
     points, _ = backproject_mask(depth, K, mask, dtype=np.float32)
+    if depth_gap > 0.0 and len(points):
+        points = points[main_depth_layer(points[:, 2], depth_gap, np.median(points[:, 2]))]
     if len(points) < _MIN_POINTS:
         return None
     onehot = np.zeros(NUM_CATEGORIES)
@@ -111,10 +117,16 @@ def detection_features(depth: np.ndarray, K: np.ndarray, mask: np.ndarray, plane
 
 
 class ClassRefiner(nn.Module):
-    """MLP: normalised features -> logits over none + the six categories."""
+    """MLP: normalised features -> logits over none + the six categories.
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray, hidden: int = 64) -> None:
+    ``depth_gap`` is the detection_features setting the refiner was trained with (saved
+    with it); refine_frame computes the features the same way.
+    """
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray, hidden: int = 64,
+                 depth_gap: float = 0.0) -> None:
         super().__init__()
+        self.depth_gap = float(depth_gap)
         n = len(FEATURE_NAMES)
         self.register_buffer('mean', torch.as_tensor(np.asarray(mean, np.float32).reshape(n)))
         self.register_buffer('std', torch.as_tensor(np.asarray(std, np.float32).reshape(n)))
@@ -168,8 +180,8 @@ def refine_frame(refiner: ClassRefiner, depth: np.ndarray, K: np.ndarray, detect
     Returns:
         The relabelled, rescored detections (ClassRefiner.refine).
     """
-    features = [detection_features(depth, K, d.mask, plane, d.category_id, d.score)
-                for d in detections]
+    features = [detection_features(depth, K, d.mask, plane, d.category_id, d.score,
+                                   refiner.depth_gap) for d in detections]
     return refiner.refine(detections, features)
 
 
@@ -181,7 +193,7 @@ def save_class_refiner(model: ClassRefiner, path: str | Path, info: Optional[dic
     from cleanpose_core.fileio import atomic_path
 
     meta = {'format': _FORMAT, 'features': json.dumps(FEATURE_NAMES),
-            'info': json.dumps(info or {})}
+            'depth_gap': repr(model.depth_gap), 'info': json.dumps(info or {})}
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
@@ -208,8 +220,15 @@ def load_class_refiner(path: str | Path) -> ClassRefiner:
         raise WeightsError(f'{path}: not a class refiner (format {meta.get("format")!r})')
     if json.loads(meta.get('features', '[]')) != list(FEATURE_NAMES):
         raise WeightsError(f'{path}: written for other features than this version computes')
+    try:        # refiners written before depth layers existed computed none
+        depth_gap = float(meta.get('depth_gap', '0'))
+    except ValueError:
+        depth_gap = float('nan')
+    if not 0.0 <= depth_gap <= 1.0:
+        raise WeightsError(f'{path}: depth_gap {meta.get("depth_gap")!r} is not in [0, 1]')
     hidden = int(state['net.0.weight'].shape[0]) if 'net.0.weight' in state else 0
-    model = ClassRefiner(np.zeros(len(FEATURE_NAMES)), np.ones(len(FEATURE_NAMES)), hidden)
+    model = ClassRefiner(np.zeros(len(FEATURE_NAMES)), np.ones(len(FEATURE_NAMES)), hidden,
+                         depth_gap)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
@@ -232,7 +251,8 @@ class TrainedRefiner:
 
 
 def train_class_refiner(features: np.ndarray, labels: np.ndarray, epochs: int = 60,
-                        seed: int = 0, holdout: float = 0.1) -> TrainedRefiner:
+                        seed: int = 0, holdout: float = 0.1,
+                        depth_gap: float = 0.0) -> TrainedRefiner:
     """Fit the MLP by Adam on cross-entropy (full batches of 512).
 
     Args:
@@ -241,6 +261,7 @@ def train_class_refiner(features: np.ndarray, labels: np.ndarray, epochs: int = 
         epochs: passes over the data.
         seed: shuffling and initialisation.
         holdout: share of samples kept out of training to report accuracy on.
+        depth_gap: the detection_features setting the features were computed with.
 
     Returns:
         TrainedRefiner.
@@ -254,7 +275,7 @@ def train_class_refiner(features: np.ndarray, labels: np.ndarray, epochs: int = 
     mean = features[train].mean(axis=0)
     std = features[train].std(axis=0) + 1e-6
     torch.manual_seed(seed)
-    model = ClassRefiner(mean, std)
+    model = ClassRefiner(mean, std, depth_gap=depth_gap)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
     x = torch.as_tensor(features[train], dtype=torch.float32)
     y = torch.as_tensor(labels[train])

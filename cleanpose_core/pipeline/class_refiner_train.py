@@ -81,7 +81,8 @@ def collect_samples(pipeline: Any, split: Any, max_frames: int = 0) -> tuple:
         max_frames: at most this many frames, spread evenly; 0 = all.
 
     Returns:
-        (features (N, F), labels (N,), frames used).
+        (features (N, F), labels (N,), frames used); the features computed with the
+        pipeline's depth_gap.
     """
     from cleanpose_core.eval.evaluate import select_frames
     from cleanpose_core.log import progress
@@ -107,7 +108,7 @@ def collect_samples(pipeline: Any, split: Any, max_frames: int = 0) -> tuple:
                                record.instance_ids, record.class_ids)
         for det, y in zip(dets, lab):
             f = detection_features(frame.depth, frame.K, det.mask, plane, det.category_id,
-                                   det.score)
+                                   det.score, pipeline.cfg.depth_gap)
             if f is not None:
                 rows.append(f)
                 labels.append(y)
@@ -115,15 +116,23 @@ def collect_samples(pipeline: Any, split: Any, max_frames: int = 0) -> tuple:
     return features, np.asarray(labels, np.int64), used
 
 
-def _read_samples(path: Path) -> tuple:
-    """Features, labels and frame count from an .npz written by this command."""
+def _read_samples(path: Path, depth_gap: float) -> tuple:
+    """Features, labels and frame count from an .npz written by this command.
+
+    Raises:
+        DataError: not such a file, or its features were computed with another depth_gap.
+    """
     from cleanpose_core.pipeline.class_refiner import FEATURE_NAMES
 
     try:
         with np.load(path, allow_pickle=False) as z:
             features, labels, frames = z['features'], z['labels'], int(z['frames'])
+            gap = float(z['depth_gap']) if 'depth_gap' in z else 0.0
     except (OSError, ValueError, KeyError) as err:
         raise DataError(f'{path}: not a samples file of train-refiner ({err})') from None
+    if gap != depth_gap:
+        raise DataError(f'{path}: features computed with pipeline.depth_gap={gap}, not '
+                        f'{depth_gap}; pass that setting or collect new samples')
     if features.ndim != 2 or features.shape[1] != len(FEATURE_NAMES) \
             or labels.shape != (len(features),):
         raise DataError(f'{path}: features {features.shape} and labels {labels.shape} do not '
@@ -170,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     samples = Path(args.samples) if args.samples else None
     if samples is not None and samples.is_file():
-        features, labels, frames = _read_samples(samples)
+        features, labels, frames = _read_samples(samples, cfg.depth_gap)
     else:
         pipeline = PosePipeline.from_config(cfg)
         split = NocsSplit(args.data, args.split)
@@ -178,14 +187,17 @@ def run(args: argparse.Namespace) -> int:
         if samples is not None:
             samples.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(samples) as tmp, open(tmp, 'wb') as f:
-                np.savez(f, features=features, labels=labels, frames=frames)
+                np.savez(f, features=features, labels=labels, frames=frames,
+                         depth_gap=cfg.depth_gap)
     if len(labels) < 50:
         raise DataError(f'{args.data}/{args.split}: only {len(labels)} detections in '
                         f'{frames} frames; a refiner needs more')
     collected = time.perf_counter() - start
-    trained = train_class_refiner(features, labels, epochs=args.epochs, seed=args.seed)
+    trained = train_class_refiner(features, labels, epochs=args.epochs, seed=args.seed,
+                                  depth_gap=cfg.depth_gap)
     summary = {'data': str(args.data), 'split': args.split, 'frames': frames,
-               'segmenter': cfg.segmenter_weights or 'shipped', 'samples': int(len(labels)),
+               'segmenter': cfg.segmenter_weights or 'shipped', 'depth_gap': cfg.depth_gap,
+               'samples': int(len(labels)),
                'samples_per_label': {int(k): int((labels == k).sum())
                                      for k in np.unique(labels)},
                'holdout_objects': trained.holdout_objects,

@@ -62,6 +62,19 @@ def test_features_measure_the_footprint_and_height(shape, fill):
     assert f[F['score']] == 0.7 and f[F['is_3']] == 1.0 and f[F['is_1']] == 0.0
 
 
+def test_features_of_the_main_depth_layer():
+    """A sliver of the mask on something 40 cm above the table (an occluder in front):
+    its height counts unless the features keep the main depth layer only."""
+    depth, mask = _top_view('square', top=0.12)
+    rows, cols = np.nonzero(mask)
+    sliver = rows < rows.min() + 4
+    depth[rows[sliver], cols[sliver]] = 0.6
+    bled = detection_features(depth, K, mask, TABLE, category_id=3, score=0.7)
+    assert bled[F['top_m']] == pytest.approx(0.4, abs=1e-3)
+    f = detection_features(depth, K, mask, TABLE, category_id=3, score=0.7, depth_gap=0.05)
+    assert f[F['top_m']] == pytest.approx(0.12, abs=1e-4)
+
+
 def test_features_none_for_an_empty_or_tiny_mask():
     depth, _ = _top_view('disc')
     assert detection_features(depth, K, np.zeros_like(depth, bool), TABLE, 1, 0.5) is None
@@ -130,6 +143,25 @@ def test_weights_round_trip_and_refusals(tmp_path):
     save_file({'w': torch.zeros(2)}, str(tmp_path / 'other.safetensors'))
     with pytest.raises(WeightsError, match='not a class refiner'):
         load_class_refiner(tmp_path / 'other.safetensors')
+    # depth_gap travels with the weights; refiners from before it had none (0).
+    model.depth_gap = 0.05
+    save_class_refiner(model, path)
+    assert load_class_refiner(path).depth_gap == 0.05
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework='pt') as f:
+        meta = dict(f.metadata())
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    for value, ok in ((None, 0.0), ('nan', None), ('-1', None), ('x', None)):
+        changed = {k: v for k, v in meta.items() if k != 'depth_gap'}
+        if value is not None:
+            changed['depth_gap'] = value
+        save_file(state, str(path), metadata=changed)
+        if ok is None:
+            with pytest.raises(WeightsError, match='depth_gap'):
+                load_class_refiner(path)
+        else:
+            assert load_class_refiner(path).depth_gap == ok
 
 
 def test_label_detections():
@@ -203,14 +235,20 @@ def test_collect_samples_labels_the_pipelines_detections(tmp_path, net_path):
 def test_train_refiner_command_from_samples(tmp_path):
     x, y, _ = _samples(300)
     samples = tmp_path / 'samples.npz'
-    np.savez(samples, features=x, labels=y, frames=30)
+    np.savez(samples, features=x, labels=y, frames=30, depth_gap=0.05)
     out = tmp_path / 'ref' / 'r.safetensors'
     args = ['train-refiner', '--data', str(tmp_path / 'unused'), '--out', str(out),
             '--samples', str(samples), '--epochs', '2']
     assert main(args) == 0
-    assert load_class_refiner(out) is not None
+    assert load_class_refiner(out).depth_gap == 0.05          # the features' setting
     assert (tmp_path / 'ref' / 'r.json').is_file()
-    np.savez(samples, features=x[:, :5], labels=y, frames=30)
+    # Samples of another depth_gap (files from before it existed had none: 0).
+    assert main([*args, 'pipeline.depth_gap=0.03']) != 0
+    np.savez(samples, features=x, labels=y, frames=30)
+    assert main(args) != 0
+    assert main([*args, 'pipeline.depth_gap=0']) == 0
+    assert load_class_refiner(out).depth_gap == 0.0
+    np.savez(samples, features=x[:, :5], labels=y, frames=30, depth_gap=0.05)
     assert main(args) != 0                                  # wrong feature count
 
 
