@@ -225,6 +225,7 @@ PIPELINE_RANGES = {
     'table_clearance': (0.0, 0.1),
     'upright_snap': (0.0, 45.0),
     'footprint_yaw': (0.0, 45.0),
+    'table_contact': (0.0, 1.0),
     'min_points': (1, 100000),
     'depth_gap': (0.0, 1.0),
     'max_instances': (1, 256),
@@ -251,6 +252,7 @@ class PipelineConfig:
     depth_gap: float = 0.05         # (float) segmenter masks: keep the fullest depth layer, m
     upright_snap: float = 20.0      # (float) snap Y axes this near the table normal onto it, deg
     footprint_yaw: float = 25.0     # (float) turn upright cameras/laptops to their footprint, deg
+    table_contact: float = 0.1      # (float) grow upright boxes down to the table, up to this, m
     class_map: dict = field(default_factory=dict)  # (dict) segmenter class name -> category
     categories: tuple = CATEGORIES  # (list) categories to report
     min_points: int = 32            # (int) fewer valid masked depth points: skip instance

@@ -169,6 +169,10 @@ PARAMS = (
               description='upright cameras and laptops turn about the table normal onto the '
               'nearest side of the smallest rectangle around their points, if within this '
               'many degrees; 0 = off'),
+    _pipeline('table_contact', 'double', read_only=False, runtime=True,
+              description='the box of an upright object whose bottom floats up to this far '
+              'above the fitted table plane grows down to it (its lower part was hidden), '
+              'metres; 0 = off'),
     _pipeline('class_map', 'string_array', description='segmenter class -> category as '
               "'class:category' items, e.g. ['cup:mug', 'wine glass:bottle']"),
     _pipeline('categories', 'string_array', choices=CATEGORIES),

@@ -114,7 +114,8 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
                     show_progress: bool = False,
                     model_overrides: dict | None = None,
                     upright_snap: float | None = None,
-                    footprint_yaw: float | None = None) -> EvalSummary:
+                    footprint_yaw: float | None = None,
+                    table_contact: float | None = None) -> EvalSummary:
     """Score the network (or the geometric reference) with ground-truth masks.
 
     Args:
@@ -132,6 +133,8 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
             pipeline default (PipelineConfig.upright_snap), 0 = off.
         footprint_yaw: the pipeline's footprint alignment of upright cameras and laptops,
             degrees; None = the pipeline default, 0 = off.
+        table_contact: the pipeline's growth of upright boxes down to the table, metres;
+            None = the pipeline default, 0 = off.
 
     Raises:
         DataError: missing or empty split.
@@ -150,10 +153,12 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         defaults = PipelineConfig()
         upright_snap = defaults.upright_snap if upright_snap is None else upright_snap
         footprint_yaw = defaults.footprint_yaw if footprint_yaw is None else footprint_yaw
+        table_contact = defaults.table_contact if table_contact is None else table_contact
         predict = network_predictor(net, dev, seed=seed, upright_snap=upright_snap,
-                                    footprint_yaw=footprint_yaw)
+                                    footprint_yaw=footprint_yaw, table_contact=table_contact)
         info.update(weights=str(path), device=str(dev), box_grow=net.cfg.box_grow,
-                    upright_snap=upright_snap, footprint_yaw=footprint_yaw)
+                    upright_snap=upright_snap, footprint_yaw=footprint_yaw,
+                    table_contact=table_contact)
     elif method == 'baseline':
         predict = baseline_predictor(seed=seed)
         info.update(weights=None)
@@ -186,19 +191,22 @@ def run(args: argparse.Namespace) -> int:
     model_overrides, rest = split_overrides(getattr(args, 'overrides', []))
     # With ground-truth masks the pipeline's only settings that apply are its priors.
     wrong = [o for o in rest if not o.startswith(('pipeline.upright_snap=',
-                                                  'pipeline.footprint_yaw='))]
+                                                  'pipeline.footprint_yaw=',
+                                                  'pipeline.table_contact='))]
     if wrong:
-        raise ConfigError(f'pipeline.KEY=VALUE settings other than pipeline.upright_snap and '
-                          f'pipeline.footprint_yaw apply to --masks segmenter only; got {wrong}')
+        raise ConfigError(f'pipeline.KEY=VALUE settings other than pipeline.upright_snap, '
+                          f'pipeline.footprint_yaw and pipeline.table_contact apply to '
+                          f'--masks segmenter only; got {wrong}')
     if (model_overrides or rest) and args.method != 'network':
-        raise ConfigError('model.KEY=VALUE, pipeline.upright_snap and pipeline.footprint_yaw '
-                          'apply to --method network only')
+        raise ConfigError('model.KEY=VALUE, pipeline.upright_snap, pipeline.footprint_yaw and '
+                          'pipeline.table_contact apply to --method network only')
     priors = load_config(None, rest).pipeline
     out = Path(args.out) if args.out else increment_path(Path('runs/eval/exp'))
     summary = evaluate_method(args.data, args.split, args.method, out, weights=args.weights,
                               device=args.device, max_frames=args.max_frames, seed=args.seed,
                               show_progress=True, model_overrides=model_overrides,
                               upright_snap=priors.upright_snap,
-                              footprint_yaw=priors.footprint_yaw)
+                              footprint_yaw=priors.footprint_yaw,
+                              table_contact=priors.table_contact)
     report_summary(summary, out)
     return 0

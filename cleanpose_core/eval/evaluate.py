@@ -42,7 +42,8 @@ from cleanpose_core.data.nocs import FrameRecord, NocsSplit
 from cleanpose_core.errors import DataError
 from cleanpose_core.eval.metrics import compute_nocs_metrics, METRIC_KEYS, per_instance_errors
 from cleanpose_core.fileio import atomic_path, atomic_write_json
-from cleanpose_core.geometry.resting import apply_resting_priors, fit_frame_plane
+from cleanpose_core.geometry.resting import (
+    apply_resting_priors, extend_to_table, fit_frame_plane)
 from cleanpose_core.log import progress
 
 __all__ = ['evaluate', 'EvalSummary', 'PredictFrame', 'make_prediction', 'empty_prediction',
@@ -320,7 +321,7 @@ def frame_seed(seed: int, scene: str, index: int) -> int:
 
 def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
                       seed: int = 0, upright_snap: float = 0.0,
-                      footprint_yaw: float = 0.0) -> PredictFrame:
+                      footprint_yaw: float = 0.0, table_contact: float = 0.0) -> PredictFrame:
     """Predict with a CleanPoseNet from ground-truth masks: one batched call per frame.
 
     Each labelled instance (class 1..6) goes through data.dataset.gt_batch (the same
@@ -337,6 +338,8 @@ def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
             frame's labelled masks, are put on it (geometry.resting).
         footprint_yaw: then upright cameras and laptops turn onto their footprint
             rectangle within this many degrees (pipeline.footprint_yaw; 0 = off).
+        table_contact: then the boxes of upright objects floating up to this many metres
+            above the table grow down to it (pipeline.table_contact; 0 = off).
     """
     cfg = net.cfg
     device = torch.device(device)
@@ -349,15 +352,15 @@ def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
         out = net.predict(batch.inputs.to(device))
         idx = batch.gt_index
         R = out.R_cam_obj.double().cpu().numpy()
+        t = out.t_cam_obj.double().cpu().numpy()
+        scales, sizes = out.scales.double().cpu().numpy(), out.sizes.double().cpu().numpy()
         if upright_snap > 0:
             masks = [record.mask == i for i in record.instance_ids]
             plane = fit_frame_plane(record.depth, record.K, masks, np.random.default_rng(seed))
             R = apply_resting_priors(R, batch.inputs.points.double().cpu().numpy(),
                                      record.class_ids[idx], plane, upright_snap, footprint_yaw)
-        return make_prediction(record.class_ids[idx], np.ones(len(idx)), R,
-                               out.t_cam_obj.double().cpu().numpy(),
-                               out.scales.double().cpu().numpy(),
-                               out.sizes.double().cpu().numpy(), record.bboxes[idx],
-                               batch.skipped, gt_index=idx)
+            t, scales, sizes = extend_to_table(R, t, scales, sizes, plane, table_contact)
+        return make_prediction(record.class_ids[idx], np.ones(len(idx)), R, t, scales, sizes,
+                               record.bboxes[idx], batch.skipped, gt_index=idx)
 
     return predict_frame

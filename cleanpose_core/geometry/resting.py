@@ -30,6 +30,12 @@ from above the table, has its sides along the object's X and Z axes.
 ``align_footprint_yaw`` turns such an object about the table normal onto the nearest
 side of that rectangle when the network's X axis is within a few degrees of it
 (pipeline.footprint_yaw).
+
+An object standing on the table also reaches down to it: ``extend_to_table`` grows the
+box of an upright object whose bottom face floats above the table plane down onto it.
+The network sizes an object from what it sees; when the lower part is hidden behind
+another object (or cut off by the mask), the box ends where the view did
+(pipeline.table_contact).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from cleanpose_core.geometry.camera import backproject_pixels
 from cleanpose_core.geometry.plane import fit_table_plane, Plane, plane_basis
 
 __all__ = ['fit_frame_plane', 'apply_resting_priors', 'snap_up_axis', 'align_footprint_yaw',
+           'extend_to_table',
            'rotation_between', 'BOXY_CATEGORY_IDS']
 
 # Categories whose footprint on the table is a rectangle along their X and Z axes
@@ -212,3 +219,43 @@ def apply_resting_priors(R_cam_obj: np.ndarray, points: np.ndarray, category_ids
         return R_cam_obj
     R = snap_up_axis(R_cam_obj, plane.normal, upright_snap)
     return align_footprint_yaw(R, points, category_ids, plane.normal, footprint_yaw)
+
+
+# An object's Y axis counts as upright (standing or upside down) after snap_up_axis put
+# it on the table normal: |cos| above this.
+_UPRIGHT_COS = float(np.cos(np.deg2rad(0.5)))
+
+
+def extend_to_table(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarray,
+                    sizes: np.ndarray, plane: Optional[Plane], max_gap: float) -> tuple:
+    """Grow the boxes of upright objects that float above the table down onto it.
+
+    An object whose Y axis lies on the table normal (standing or upside down, as
+    snap_up_axis leaves it) and whose box bottom is above the plane by at most
+    ``max_gap`` gets its Y extent grown by that gap, the top face staying where it is.
+    Boxes reaching into the table, tipped or lying objects, and boxes higher up than
+    max_gap (standing on something else) are left alone.
+
+    Args:
+        R_cam_obj: (N, 3, 3) rotations, object -> camera.
+        t_cam_obj: (N, 3) box centres, camera frame, metres.
+        scales: (N,) NOCS scales (box diagonals), metres.
+        sizes: (N, 3) box extents / scale.
+        plane: the frame's table plane; None changes nothing.
+        max_gap: largest gap (metres) closed; 0 = off.
+
+    Returns:
+        (t_cam_obj, scales, sizes), new float64 arrays.
+    """
+    t = np.array(t_cam_obj, dtype=np.float64, copy=True).reshape(-1, 3)
+    scales = np.asarray(scales, dtype=np.float64).reshape(-1)
+    ext = scales[:, None] * np.asarray(sizes, dtype=np.float64).reshape(-1, 3)
+    if plane is None or max_gap <= 0 or len(t) == 0:
+        return t, scales.copy(), ext / np.maximum(scales, 1e-12)[:, None]
+    upright = np.abs(np.asarray(R_cam_obj)[:, :, 1] @ plane.normal) >= _UPRIGHT_COS
+    gap = plane.height(t) - ext[:, 1] / 2             # height of the bottom face
+    grow = upright & (gap > 0) & (gap <= max_gap)
+    ext[grow, 1] += gap[grow]
+    t[grow] -= plane.normal * (gap[grow] / 2)[:, None]
+    scales = np.linalg.norm(ext, axis=1)
+    return t, scales, ext / np.maximum(scales, 1e-12)[:, None]

@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'in order, as the node does); and, '
                              "with either masks, the network's inference settings, e.g. "
                              'model.box_grow=0, and the upright priors, '
-                             'pipeline.upright_snap=0 pipeline.footprint_yaw=0')
+                             'pipeline.upright_snap=0 pipeline.footprint_yaw=0 '
+                             'pipeline.table_contact=0')
 
 
 def eval_pipeline_config(args: argparse.Namespace) -> PipelineConfig:

@@ -19,7 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cleanpose_core.geometry.resting import align_footprint_yaw, rotation_between, snap_up_axis
+from cleanpose_core.geometry.plane import Plane
+from cleanpose_core.geometry.resting import (
+    align_footprint_yaw, extend_to_table, rotation_between, snap_up_axis)
 
 NORMAL = np.array([0.0, -0.8, -0.6])          # a table seen from above, toward the camera
 
@@ -110,3 +112,44 @@ def test_footprint_turns_are_bounded_and_need_an_upright_object():
         align_footprint_yaw(far[None], points, np.array([5]), NORMAL, 50.0)
     with pytest.raises(ValueError, match='points'):
         align_footprint_yaw(far[None], points[0], np.array([5]), NORMAL, 25.0)
+
+
+def test_extend_to_table_grows_floating_upright_boxes_down_only():
+    """A table 1 m along -NORMAL from the camera; boxes 0.1 m tall (Y) whose bottom is
+    at various heights above it. Only upright boxes floating by (0, max_gap] grow, with
+    their top face fixed."""
+    table = Plane(normal=NORMAL, offset=1.0, inliers=1000)
+    ext = np.array([0.06, 0.10, 0.06])
+
+    def box(bottom, R):
+        centre_height = bottom + ext[1] / 2
+        t = (centre_height - 1.0) * NORMAL      # height = n . t + 1
+        return R, t
+
+    cases = [('floating 4 cm', _standing(10, 0), 0.04, True),
+             ('upside down, floating 4 cm', _standing(10, 0, upside_down=True), 0.04, True),
+             ('on the table', _standing(10, 0), 0.0, False),
+             ('into the table', _standing(10, 0), -0.01, False),
+             ('on a shelf 30 cm up', _standing(10, 0), 0.30, False),
+             ('tipped 30 deg', _standing(10, 30), 0.04, False)]
+    R = np.stack([box(b, r)[0] for _, r, b, _ in cases])
+    t = np.stack([box(b, r)[1] for _, r, b, _ in cases])
+    scale = np.linalg.norm(ext)
+    scales, sizes = np.full(len(cases), scale), np.tile(ext / scale, (len(cases), 1))
+    t2, scales2, sizes2 = extend_to_table(R, t, scales, sizes, table, max_gap=0.1)
+    ext2 = scales2[:, None] * sizes2
+    for k, (name, _, bottom, grows) in enumerate(cases):
+        top = table.height(t[k]) + ext[1] / 2
+        if grows:
+            assert ext2[k, 1] == pytest.approx(ext[1] + bottom), name
+            assert table.height(t2[k]) + ext2[k, 1] / 2 == pytest.approx(top), name
+            assert table.height(t2[k]) - ext2[k, 1] / 2 == pytest.approx(0.0, abs=1e-12), name
+        else:
+            np.testing.assert_allclose(t2[k], t[k], err_msg=name)
+            np.testing.assert_allclose(ext2[k], ext, err_msg=name)
+        np.testing.assert_allclose(ext2[k, [0, 2]], ext[[0, 2]], err_msg=name)
+    # Off, or no plane: nothing changes.
+    for plane, gap in ((table, 0.0), (None, 0.1)):
+        t3, s3, z3 = extend_to_table(R, t, scales, sizes, plane, gap)
+        np.testing.assert_allclose(t3, t)
+        np.testing.assert_allclose(s3[:, None] * z3, scales[:, None] * sizes)
