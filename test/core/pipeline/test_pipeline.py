@@ -343,3 +343,37 @@ def test_table_clearance_trims_segmenter_masks_only(paths, clearance):
         np.testing.assert_array_equal(mask, det.mask)
     for mask, det in zip(pipe(frame, bleeding).masks, bleeding.detections):
         np.testing.assert_array_equal(mask, det.mask)   # masks handed in are used as given
+
+
+def test_depth_gap_drops_a_segmenter_masks_bled_layer_only(paths):
+    """A strip of the first object's mask lies on an occluder 30 cm in front: with
+    depth layers the pipeline poses the object nearly as from the mask without the strip
+    (the same points; only the RGB crop, taken around the whole mask, differs); without
+    them, or for masks handed in, the strip's points count."""
+    from cleanpose_core.model.weights import load_weights
+
+    frame, exact = box_scene(2)
+    first = exact.detections[0]
+    rows, cols = np.nonzero(first.mask)
+    strip = np.zeros_like(first.mask)
+    strip[rows[rows < rows.min() + 3], cols[rows < rows.min() + 3]] = True
+    depth = frame.depth.copy()
+    depth[strip] -= 0.3
+    frame = Frame(frame.color, depth, frame.K, stamp_ns=1, frame_id='cam')
+    without = Segmentation((replace(first, mask=first.mask & ~strip), *exact.detections[1:]))
+    net = load_weights(paths['net'])
+
+    def run(depth_gap, masks, handed=False):
+        pipe = PosePipeline(net, _cfg(paths, depth_gap=depth_gap, table_clearance=0.0,
+                                      track=False), segmenter=lambda color: masks)
+        result = pipe(frame, masks if handed else None, rng=np.random.default_rng(0))
+        return result.t_cam_obj, result.scales
+
+    t_ref, s_ref = run(0.0, without)
+    t_gap, s_gap = run(0.05, exact)
+    t_off, s_off = run(0.0, exact)
+    assert np.abs(t_gap[0] - t_ref[0]).max() < 0.01 < 0.03 < np.abs(t_off[0] - t_ref[0]).max()
+    assert abs(s_gap[0] - s_ref[0]) < abs(s_off[0] - s_ref[0]) / 4
+    np.testing.assert_allclose(t_gap[1], t_ref[1], atol=1e-6)      # the other object
+    t_handed, _ = run(0.05, exact, handed=True)
+    np.testing.assert_allclose(t_handed, t_off, atol=1e-6)
