@@ -250,7 +250,7 @@ class PipelineConfig:
     mask_erode: int = 2             # (int) pixels taken off segmenter mask edges
     table_clearance: float = 0.005  # (float) drop segmenter mask pixels this close to the table, m
     depth_gap: float = 0.05         # (float) segmenter masks: keep the fullest depth layer, m
-    upright_snap: float = 20.0      # (float) snap Y axes this near the table normal onto it, deg
+    upright_snap: float = 35.0      # (float) snap Y axes this near the table normal onto it, deg
     footprint_yaw: float = 25.0     # (float) turn upright cameras/laptops to their footprint, deg
     table_contact: float = 0.1      # (float) grow upright boxes down to the table, up to this, m
     class_map: dict = field(default_factory=dict)  # (dict) segmenter class name -> category
