@@ -59,7 +59,7 @@ def main() -> None:
         if plane is None or not dets:
             continue
         start = time.perf_counter()                         # ... then just the refiner
-        refine_frame(refiner, frame.depth, frame.K, dets, plane)
+        refine_frame(refiner, frame.depth, frame.K, dets, plane, pipeline.cfg.depth_gap)
         per_frame.append((time.perf_counter() - start) * 1e3)
         detections += len(dets)
     summary = {'frames': len(per_frame), 'detections': detections,

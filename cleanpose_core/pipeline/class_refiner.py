@@ -117,16 +117,10 @@ def detection_features(depth: np.ndarray, K: np.ndarray, mask: np.ndarray, plane
 
 
 class ClassRefiner(nn.Module):
-    """MLP: normalised features -> logits over none + the six categories.
+    """MLP: normalised features -> logits over none + the six categories."""
 
-    ``depth_gap`` is the detection_features setting the refiner was trained with (saved
-    with it); refine_frame computes the features the same way.
-    """
-
-    def __init__(self, mean: np.ndarray, std: np.ndarray, hidden: int = 64,
-                 depth_gap: float = 0.0) -> None:
+    def __init__(self, mean: np.ndarray, std: np.ndarray, hidden: int = 64) -> None:
         super().__init__()
-        self.depth_gap = float(depth_gap)
         n = len(FEATURE_NAMES)
         self.register_buffer('mean', torch.as_tensor(np.asarray(mean, np.float32).reshape(n)))
         self.register_buffer('std', torch.as_tensor(np.asarray(std, np.float32).reshape(n)))
@@ -167,7 +161,7 @@ class ClassRefiner(nn.Module):
 
 
 def refine_frame(refiner: ClassRefiner, depth: np.ndarray, K: np.ndarray, detections: list,
-                 plane: Plane) -> list:
+                 plane: Plane, depth_gap: float = 0.0) -> list:
     """Compute each detection's features on a frame and let the refiner relabel them.
 
     Args:
@@ -176,12 +170,14 @@ def refine_frame(refiner: ClassRefiner, depth: np.ndarray, K: np.ndarray, detect
         K: (3, 3) intrinsics.
         detections: Detection2D-like objects with mask, category_id and score.
         plane: the frame's table plane.
+        depth_gap: detection_features' setting (the pipeline's depth_gap: the shape
+            statistics of the points the network gets).
 
     Returns:
         The relabelled, rescored detections (ClassRefiner.refine).
     """
     features = [detection_features(depth, K, d.mask, plane, d.category_id, d.score,
-                                   refiner.depth_gap) for d in detections]
+                                   depth_gap) for d in detections]
     return refiner.refine(detections, features)
 
 
@@ -193,7 +189,7 @@ def save_class_refiner(model: ClassRefiner, path: str | Path, info: Optional[dic
     from cleanpose_core.fileio import atomic_path
 
     meta = {'format': _FORMAT, 'features': json.dumps(FEATURE_NAMES),
-            'depth_gap': repr(model.depth_gap), 'info': json.dumps(info or {})}
+            'info': json.dumps(info or {})}
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
@@ -220,15 +216,8 @@ def load_class_refiner(path: str | Path) -> ClassRefiner:
         raise WeightsError(f'{path}: not a class refiner (format {meta.get("format")!r})')
     if json.loads(meta.get('features', '[]')) != list(FEATURE_NAMES):
         raise WeightsError(f'{path}: written for other features than this version computes')
-    try:        # refiners written before depth layers existed computed none
-        depth_gap = float(meta.get('depth_gap', '0'))
-    except ValueError:
-        depth_gap = float('nan')
-    if not 0.0 <= depth_gap <= 1.0:
-        raise WeightsError(f'{path}: depth_gap {meta.get("depth_gap")!r} is not in [0, 1]')
     hidden = int(state['net.0.weight'].shape[0]) if 'net.0.weight' in state else 0
-    model = ClassRefiner(np.zeros(len(FEATURE_NAMES)), np.ones(len(FEATURE_NAMES)), hidden,
-                         depth_gap)
+    model = ClassRefiner(np.zeros(len(FEATURE_NAMES)), np.ones(len(FEATURE_NAMES)), hidden)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
@@ -251,8 +240,7 @@ class TrainedRefiner:
 
 
 def train_class_refiner(features: np.ndarray, labels: np.ndarray, epochs: int = 60,
-                        seed: int = 0, holdout: float = 0.1,
-                        depth_gap: float = 0.0) -> TrainedRefiner:
+                        seed: int = 0, holdout: float = 0.1) -> TrainedRefiner:
     """Fit the MLP by Adam on cross-entropy (full batches of 512).
 
     Args:
@@ -261,7 +249,6 @@ def train_class_refiner(features: np.ndarray, labels: np.ndarray, epochs: int = 
         epochs: passes over the data.
         seed: shuffling and initialisation.
         holdout: share of samples kept out of training to report accuracy on.
-        depth_gap: the detection_features setting the features were computed with.
 
     Returns:
         TrainedRefiner.
@@ -275,7 +262,7 @@ def train_class_refiner(features: np.ndarray, labels: np.ndarray, epochs: int = 
     mean = features[train].mean(axis=0)
     std = features[train].std(axis=0) + 1e-6
     torch.manual_seed(seed)
-    model = ClassRefiner(mean, std, depth_gap=depth_gap)
+    model = ClassRefiner(mean, std)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
     x = torch.as_tensor(features[train], dtype=torch.float32)
     y = torch.as_tensor(labels[train])

@@ -193,8 +193,7 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f'{args.data}/{args.split}: only {len(labels)} detections in '
                         f'{frames} frames; a refiner needs more')
     collected = time.perf_counter() - start
-    trained = train_class_refiner(features, labels, epochs=args.epochs, seed=args.seed,
-                                  depth_gap=cfg.depth_gap)
+    trained = train_class_refiner(features, labels, epochs=args.epochs, seed=args.seed)
     summary = {'data': str(args.data), 'split': args.split, 'frames': frames,
                'segmenter': cfg.segmenter_weights or 'shipped', 'depth_gap': cfg.depth_gap,
                'samples': int(len(labels)),

@@ -267,7 +267,8 @@ class PosePipeline:
             dets = [replace(d, mask=m) for d, m in zip(dets, masks)]
         if refine:
             if plane is not None:
-                dets = refine_frame(self.refiner, frame.depth, frame.K, dets, plane)
+                dets = refine_frame(self.refiner, frame.depth, frame.K, dets, plane,
+                                    self.cfg.depth_gap)
             kept = [d for d in dets if d.category_id in self.enabled_ids]
             _count(skipped, 'category_disabled', len(dets) - len(kept))
             low = [d for d in kept if d.score < self.cfg.min_score]

@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from pipeline_helpers import box_scene, save_tiny_net, write_box_split
 import pytest
@@ -143,25 +145,6 @@ def test_weights_round_trip_and_refusals(tmp_path):
     save_file({'w': torch.zeros(2)}, str(tmp_path / 'other.safetensors'))
     with pytest.raises(WeightsError, match='not a class refiner'):
         load_class_refiner(tmp_path / 'other.safetensors')
-    # depth_gap travels with the weights; refiners from before it had none (0).
-    model.depth_gap = 0.05
-    save_class_refiner(model, path)
-    assert load_class_refiner(path).depth_gap == 0.05
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework='pt') as f:
-        meta = dict(f.metadata())
-        state = {k: f.get_tensor(k) for k in f.keys()}
-    for value, ok in ((None, 0.0), ('nan', None), ('-1', None), ('x', None)):
-        changed = {k: v for k, v in meta.items() if k != 'depth_gap'}
-        if value is not None:
-            changed['depth_gap'] = value
-        save_file(state, str(path), metadata=changed)
-        if ok is None:
-            with pytest.raises(WeightsError, match='depth_gap'):
-                load_class_refiner(path)
-        else:
-            assert load_class_refiner(path).depth_gap == ok
 
 
 def test_label_detections():
@@ -240,14 +223,13 @@ def test_train_refiner_command_from_samples(tmp_path):
     args = ['train-refiner', '--data', str(tmp_path / 'unused'), '--out', str(out),
             '--samples', str(samples), '--epochs', '2']
     assert main(args) == 0
-    assert load_class_refiner(out).depth_gap == 0.05          # the features' setting
-    assert (tmp_path / 'ref' / 'r.json').is_file()
+    assert load_class_refiner(out) is not None
+    assert json.loads((tmp_path / 'ref' / 'r.json').read_text())['depth_gap'] == 0.05
     # Samples of another depth_gap (files from before it existed had none: 0).
     assert main([*args, 'pipeline.depth_gap=0.03']) != 0
     np.savez(samples, features=x, labels=y, frames=30)
     assert main(args) != 0
     assert main([*args, 'pipeline.depth_gap=0']) == 0
-    assert load_class_refiner(out).depth_gap == 0.0
     np.savez(samples, features=x[:, :5], labels=y, frames=30, depth_gap=0.05)
     assert main(args) != 0                                  # wrong feature count
 

@@ -127,10 +127,13 @@ def split(tmp_path_factory):
 
 
 def test_gt_mask_pipeline_equals_the_network_predictor(paths, split):
-    # Same preprocessing, same per-frame seeds: the pipeline over ground-truth masks must
-    # reproduce eval's network_predictor exactly.
-    ours = predict_frame_fn(_cfg(paths), masks='gt')
-    theirs = network_predictor(load_weights(paths['net']), seed=0)
+    # Same preprocessing, same per-frame seeds, same priors: the pipeline over
+    # ground-truth masks must reproduce eval's network_predictor exactly.
+    cfg = _cfg(paths)
+    ours = predict_frame_fn(cfg, masks='gt')
+    theirs = network_predictor(load_weights(paths['net']), seed=0,
+                               upright_snap=cfg.upright_snap, footprint_yaw=cfg.footprint_yaw,
+                               table_contact=cfg.table_contact)
     for i in range(len(split)):
         record = split[i]
         a, b = ours(record), theirs(record)
