@@ -161,7 +161,8 @@ PARAMS = (
     _pipeline('depth_gap', 'double', read_only=False, runtime=True,
               description="a segmenter mask's points split into depth layers at jumps larger "
               'than this many metres at 1 m depth (growing with depth squared); only the '
-              'fullest layer is kept (mask bleed onto an occluder or the background); 0 = off'),
+              'fullest layer goes to the network and the class refiner (mask bleed onto an '
+              'occluder or the background); 0 = off'),
     _pipeline('upright_snap', 'double', read_only=False, runtime=True,
               description='object Y axes within this many degrees of the fitted table '
               "plane's normal (or its opposite) are put on it; 0 = off"),
