@@ -247,15 +247,17 @@ def extend_to_table(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.nda
     Returns:
         (t_cam_obj, scales, sizes), new float64 arrays.
     """
-    t = np.array(t_cam_obj, dtype=np.float64, copy=True).reshape(-1, 3)
-    scales = np.asarray(scales, dtype=np.float64).reshape(-1)
-    ext = scales[:, None] * np.asarray(sizes, dtype=np.float64).reshape(-1, 3)
+    t = np.array(t_cam_obj, dtype=np.float64).reshape(-1, 3)
+    scales = np.array(scales, dtype=np.float64).reshape(-1)
+    sizes = np.array(sizes, dtype=np.float64).reshape(-1, 3)
     if plane is None or max_gap <= 0 or len(t) == 0:
-        return t, scales.copy(), ext / np.maximum(scales, 1e-12)[:, None]
+        return t, scales, sizes
     upright = np.abs(np.asarray(R_cam_obj)[:, :, 1] @ plane.normal) >= _UPRIGHT_COS
-    gap = plane.height(t) - ext[:, 1] / 2             # height of the bottom face
+    gap = plane.height(t) - scales * sizes[:, 1] / 2      # height of the bottom face
     grow = upright & (gap > 0) & (gap <= max_gap)
-    ext[grow, 1] += gap[grow]
+    ext = scales[grow, None] * sizes[grow]
+    ext[:, 1] += gap[grow]
     t[grow] -= plane.normal * (gap[grow] / 2)[:, None]
-    scales = np.linalg.norm(ext, axis=1)
-    return t, scales, ext / np.maximum(scales, 1e-12)[:, None]
+    scales[grow] = np.linalg.norm(ext, axis=1)
+    sizes[grow] = ext / scales[grow, None]
+    return t, scales, sizes

@@ -121,10 +121,8 @@ def test_extend_to_table_grows_floating_upright_boxes_down_only():
     table = Plane(normal=NORMAL, offset=1.0, inliers=1000)
     ext = np.array([0.06, 0.10, 0.06])
 
-    def box(bottom, R):
-        centre_height = bottom + ext[1] / 2
-        t = (centre_height - 1.0) * NORMAL      # height = n . t + 1
-        return R, t
+    def centre(bottom):
+        return (bottom + ext[1] / 2 - 1.0) * NORMAL      # height = n . t + 1
 
     cases = [('floating 4 cm', _standing(10, 0), 0.04, True),
              ('upside down, floating 4 cm', _standing(10, 0, upside_down=True), 0.04, True),
@@ -132,8 +130,8 @@ def test_extend_to_table_grows_floating_upright_boxes_down_only():
              ('into the table', _standing(10, 0), -0.01, False),
              ('on a shelf 30 cm up', _standing(10, 0), 0.30, False),
              ('tipped 30 deg', _standing(10, 30), 0.04, False)]
-    R = np.stack([box(b, r)[0] for _, r, b, _ in cases])
-    t = np.stack([box(b, r)[1] for _, r, b, _ in cases])
+    R = np.stack([r for _, r, _, _ in cases])
+    t = np.stack([centre(b) for _, _, b, _ in cases])
     scale = np.linalg.norm(ext)
     scales, sizes = np.full(len(cases), scale), np.tile(ext / scale, (len(cases), 1))
     t2, scales2, sizes2 = extend_to_table(R, t, scales, sizes, table, max_gap=0.1)
