@@ -226,6 +226,7 @@ PIPELINE_RANGES = {
     'upright_snap': (0.0, 45.0),
     'footprint_yaw': (0.0, 45.0),
     'table_contact': (0.0, 1.0),
+    'fit_score': (0.0, 1.0),
     'min_points': (1, 100000),
     'depth_gap': (0.0, 1.0),
     'max_instances': (1, 256),
@@ -244,7 +245,7 @@ class PipelineConfig:
     segmenter_weights: str = ''     # (str) ultralytics seg weights; '' = shipped default
     class_refiner: str = ''         # (str) class refiner; '' = shipped (shipped segmenter), 'none'
     device: str = 'auto'            # (str) 'auto' | 'cpu' | 'cuda' | 'cuda:N'
-    min_score: float = 0.3          # (float) drop poses scoring below this, [0, 1]
+    min_score: float = 0.3          # (float) drop detections scoring below this, [0, 1]
     segmenter_conf: float = 0.25    # (float) segmenter confidence threshold, [0, 1]
     segmenter_imgsz: int = 416      # (int) segmenter input size, pixels
     mask_erode: int = 2             # (int) pixels taken off segmenter mask edges
@@ -253,6 +254,7 @@ class PipelineConfig:
     upright_snap: float = 35.0      # (float) snap Y axes this near the table normal onto it, deg
     footprint_yaw: float = 25.0     # (float) turn upright cameras/laptops to their footprint, deg
     table_contact: float = 0.1      # (float) grow upright boxes down to the table, up to this, m
+    fit_score: float = 0.02         # (float) score x exp(-NOCS fit residual / this); 0 = off
     class_map: dict = field(default_factory=dict)  # (dict) segmenter class name -> category
     categories: tuple = CATEGORIES  # (list) categories to report
     min_points: int = 32            # (int) fewer valid masked depth points: skip instance

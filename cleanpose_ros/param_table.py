@@ -174,6 +174,11 @@ PARAMS = (
               description='the box of an upright object whose bottom floats up to this far '
               'above the fitted table plane grows down to it (its lower part was hidden), '
               'metres; 0 = off'),
+    _pipeline('fit_score', 'double', read_only=False, runtime=True,
+              description="each published score is the detection's score times "
+              'exp(-r / fit_score), r the median distance of its points to the pose '
+              "network's dense NOCS fit over the object's size: poses that fit their "
+              "category's shape badly rank low; 0 = the detection's score"),
     _pipeline('class_map', 'string_array', description='segmenter class -> category as '
               "'class:category' items, e.g. ['cup:mug', 'wine glass:bottle']"),
     _pipeline('categories', 'string_array', choices=CATEGORIES),

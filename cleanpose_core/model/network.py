@@ -146,7 +146,7 @@ class CleanPoseNet(nn.Module):
                 reconstruction and point_nocs attributes).
             inp: the checked input of that pass.
         """
-        R = out.R_cam_obj
+        R, fit = out.R_cam_obj, None
         if out.point_nocs is not None:
             # Rotation of the dense NOCS fit (the regressed one where the fit degenerates);
             # centre, scale and extents stay regressed: measured more precise than the
@@ -161,10 +161,18 @@ class CleanPoseNet(nn.Module):
                                     self.cfg.box_grow)
             scales = extents.norm(dim=-1)
             sizes = extents / scales.clamp(min=1e-9)[:, None]
+        residual = None
+        if fit is not None:
+            fitted = fit.s[:, None, None] * (out.point_nocs @ fit.R.transpose(1, 2)) \
+                + fit.t[:, None]
+            residual = (fitted - inp.points).norm(dim=-1).median(dim=-1).values \
+                / scales.clamp(min=1e-9)
+            residual = torch.where(fit.s > 0, residual, torch.full_like(residual, torch.inf))
         return PoseOutput(R_cam_obj=R, t_cam_obj=t, scales=scales,
                           sizes=sizes, keypoints_cam=out.keypoints_cam,
                           keypoint_nocs=out.keypoint_nocs,
-                          reconstruction_nocs=out.reconstruction_nocs)
+                          reconstruction_nocs=out.reconstruction_nocs,
+                          fit_residual=residual)
 
     def empty_output(self, inp: PoseInput) -> PoseOutput:
         """The PoseOutput of zero instances (dtype and device of inp)."""
@@ -176,7 +184,8 @@ class CleanPoseNet(nn.Module):
                           keypoints_cam=torch.zeros(0, k, 3, **like),
                           keypoint_nocs=torch.zeros(0, k, 3, **like),
                           reconstruction_nocs=torch.zeros(0, k * self.cfg.recon_points, 3,
-                                                          **like))
+                                                          **like),
+                          fit_residual=torch.zeros(0, **like) if self.cfg.dense_nocs else None)
 
     def check_input(self, inp: PoseInput) -> PoseInput:
         """Validate the input and cast it to the network's dtype (ValueError/TypeError)."""

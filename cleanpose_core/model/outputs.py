@@ -39,6 +39,10 @@ class PoseOutput:
         keypoints_cam: (B, K, 3) keypoints, camera frame, metres.
         keypoint_nocs: (B, K, 3) predicted canonical coordinates of the keypoints.
         reconstruction_nocs: (B, K*P, 3) reconstructed complete shape, NOCS units.
+        fit_residual: (B,) how well the observed points fit the predicted canonical
+            shape: the median distance between each point and its dense-NOCS fit,
+            divided by scales (inf where the fit degenerated); None without the dense
+            NOCS head. Low for a confident pose; the pipeline folds it into the score.
     """
 
     R_cam_obj: Tensor
@@ -48,6 +52,7 @@ class PoseOutput:
     keypoints_cam: Tensor
     keypoint_nocs: Tensor
     reconstruction_nocs: Tensor
+    fit_residual: Optional[Tensor] = None
 
     def __len__(self) -> int:
         return int(self.R_cam_obj.shape[0])

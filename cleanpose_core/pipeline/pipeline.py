@@ -58,7 +58,7 @@ STAGES = ('segment', 'instances', 'network', 'track', 'total')
 RUNTIME_KEYS = ('min_score', 'segmenter_conf', 'categories', 'min_points', 'max_instances',
                 'track', 'smoothing', 'track_max_distance', 'track_max_missed',
                 'table_clearance', 'depth_gap', 'upright_snap', 'footprint_yaw',
-                'table_contact')
+                'table_contact', 'fit_score')
 DUPLICATE_MASK_IOU = 0.5   # same-category segmenter masks overlapping more: one object
 _WARN_EVERY_S = 5.0
 
@@ -349,18 +349,24 @@ class PosePipeline:
                 t = out.t_cam_obj.double().cpu().numpy()
                 scales = out.scales.double().cpu().numpy()
                 sizes = out.sizes.double().cpu().numpy()
+                residual = None if out.fit_residual is None else \
+                    out.fit_residual.double().cpu().numpy()
             R = apply_resting_priors(R, inp.points.double().cpu().numpy(), cat_ids, plane,
                                      self.cfg.upright_snap, self.cfg.footprint_yaw)
             t, scales, sizes = extend_to_table(R, t, scales, sizes, plane,
                                                self.cfg.table_contact)
         else:
             R, t = np.zeros((0, 3, 3)), np.zeros((0, 3))
-            scales, sizes = np.zeros(0), np.zeros((0, 3))
+            scales, sizes, residual = np.zeros(0), np.zeros((0, 3)), None
         t3 = time.perf_counter()
         timings['network'] = (t3 - t2) * 1e3
 
         # track
         scores = np.array([d.score for d in kept], np.float64)
+        if n and self.cfg.fit_score > 0 and residual is not None:
+            # How well the points fit the predicted canonical shape ranks the poses:
+            # a mislabelled or badly segmented object fits its category's shape worse.
+            scores = scores * np.exp(-residual / self.cfg.fit_score)
         boxes = np.array([d.box_xyxy for d in kept], np.float64).reshape(n, 4)
         if self.cfg.track:
             tracked = self.tracker.update(cat_ids, R, t, scales, sizes, boxes, scores)

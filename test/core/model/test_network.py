@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 from model_fixtures import make_batch, TINY, tiny_config, tiny_teacher
 import pytest
@@ -49,6 +50,7 @@ def test_predict_shapes(batch):
     assert out.keypoints_cam.shape == (batch, k, 3)
     assert out.keypoint_nocs.shape == (batch, k, 3)
     assert out.reconstruction_nocs.shape == (batch, k * TINY.recon_points, 3)
+    assert out.fit_residual.shape == (batch,) and bool((out.fit_residual >= 0).all())
     if batch:
         eye = torch.eye(3).expand(batch, 3, 3)
         assert_close(out.R_cam_obj @ out.R_cam_obj.transpose(1, 2), eye, atol=1e-5, rtol=0)
@@ -56,6 +58,33 @@ def test_predict_shapes(batch):
         assert bool((out.scales > 0).all()) and bool((out.sizes > 0).all())
         assert_close(out.sizes.norm(dim=-1), torch.ones(batch))
         assert bool((out.keypoint_nocs.abs() <= 0.5).all())
+
+
+def _forward_like(net: CleanPoseNet, inp, target, point_nocs):
+    """A ForwardOutput stand-in that regresses the true pose and predicts point_nocs."""
+    b, k = len(inp), net.cfg.num_keypoints
+    return SimpleNamespace(R_cam_obj=target.R_cam_obj, t_cam_obj=target.t_cam_obj,
+                           scales=target.scales, sizes=target.sizes, point_nocs=point_nocs,
+                           keypoints_cam=torch.zeros(b, k, 3), keypoint_nocs=torch.zeros(b, k, 3),
+                           reconstruction_nocs=torch.zeros(b, k, 3))
+
+
+def test_fit_residual_is_how_far_the_points_are_from_the_nocs_fit():
+    net = _net()
+    inp, target = make_batch(3)
+    exact = net.pose_output(_forward_like(net, inp, target, target.nocs), inp)
+    assert bool((exact.fit_residual < 1e-5).all())
+    # Every point's NOCS off by 0.05 along one axis in a random direction: each point
+    # sits ~0.05 x its scale from the fit (the fit absorbs a little of it).
+    g = torch.Generator().manual_seed(1)
+    sign = torch.randint(0, 2, target.nocs.shape[:2], generator=g) * 2.0 - 1.0
+    noisy = target.nocs.clone()
+    noisy[..., 0] += 0.05 * sign
+    off = net.pose_output(_forward_like(net, inp, target, noisy), inp).fit_residual
+    assert bool(((off > 0.02) & (off < 0.06)).all())
+    flat = torch.zeros_like(target.nocs)       # no shape at all: the fit degenerates
+    assert bool(torch.isinf(net.pose_output(_forward_like(net, inp, target, flat),
+                                            inp).fit_residual).all())
 
 
 def test_predict_is_deterministic_and_keeps_mode():

@@ -69,11 +69,25 @@ def test_gt_masks_give_one_pose_per_instance(gt_pipeline, n):
     np.testing.assert_allclose(res.R_cam_obj @ res.R_cam_obj.transpose(0, 2, 1),
                                np.tile(np.eye(3), (n, 1, 1)), atol=1e-4)
     assert np.all(res.scales > 0)
-    np.testing.assert_allclose(res.scores, 0.9)
+    assert np.all((res.scores > 0) & (res.scores <= 0.9))     # 0.9 x the fit quality
     assert res.track_ids.tolist() == list(range(1, n + 1))
     assert res.masks.shape == (n, 120, 240)
     np.testing.assert_array_equal(res.boxes_xyxy[0], seg.detections[0].box_xyxy)
     assert res.skipped == {}
+
+
+def test_scores_are_the_detection_scores_times_the_fit_quality(gt_pipeline):
+    # score = 0.9 exp(-r / fit_score): halving fit_score squares the fit factor.
+    frame, seg = box_scene(3, width=240)
+    scores = {}
+    for fit_score in (0.0, 0.2, 0.1):
+        gt_pipeline.reset()
+        gt_pipeline.update_config(fit_score=fit_score)
+        scores[fit_score] = gt_pipeline(frame, seg).scores
+    gt_pipeline.update_config(fit_score=PipelineConfig.fit_score)
+    np.testing.assert_allclose(scores[0.0], 0.9)
+    assert np.all(scores[0.2] < 0.9)
+    np.testing.assert_allclose(scores[0.1] / 0.9, (scores[0.2] / 0.9) ** 2, rtol=1e-6)
 
 
 def test_timings_cover_every_stage(gt_pipeline):
