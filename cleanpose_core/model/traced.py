@@ -20,8 +20,9 @@ freezing it (weights become constants), runs the same arithmetic with less overh
 (measured ~20-25 % less network time on this CPU for 6 objects).
 ``torch.jit.optimize_for_inference`` on top of the frozen trace was ~1 ms slower for 6
 objects (it splits linear layers into a matrix product and an add), so it is not used.
-One trace serves every batch size: the forward pass has no Python branch on tensor values or on the batch size, and start-up checks that by comparing the trace
-with the eager network on two other batch sizes; when they disagree (or tracing fails)
+One trace serves every batch size: the forward pass has no Python branch on tensor
+values or on the batch size, and start-up checks that by comparing the trace with the
+eager network on two other batch sizes; when they disagree (or tracing fails)
 the eager network is used and a warning says why.
 
 The trace copies the weights: it belongs to one network, device and set of weights
