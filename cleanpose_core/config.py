@@ -226,6 +226,7 @@ PIPELINE_RANGES = {
     'upright_snap': (0.0, 45.0),
     'footprint_yaw': (0.0, 45.0),
     'table_contact': (0.0, 1.0),
+    'top_trim': (0.0, 1.0),
     'fit_score': (0.0, 1.0),
     'min_points': (1, 100000),
     'depth_gap': (0.0, 1.0),
@@ -254,6 +255,7 @@ class PipelineConfig:
     upright_snap: float = 35.0      # (float) snap Y axes this near the table normal onto it, deg
     footprint_yaw: float = 25.0     # (float) turn upright cameras/laptops to their footprint, deg
     table_contact: float = 0.1      # (float) grow upright boxes down to the table, up to this, m
+    top_trim: float = 0.2           # (float) lower upright boxes' tops onto their highest point, m
     fit_score: float = 0.02         # (float) score x exp(-NOCS fit residual / this); 0 = off
     class_map: dict = field(default_factory=dict)  # (dict) segmenter class name -> category
     categories: tuple = CATEGORIES  # (list) categories to report

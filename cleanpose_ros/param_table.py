@@ -174,6 +174,10 @@ PARAMS = (
               description='the box of an upright object whose bottom floats up to this far '
               'above the fitted table plane grows down to it (its lower part was hidden), '
               'metres; 0 = off'),
+    _pipeline('top_trim', 'double', read_only=False, runtime=True,
+              description="the top face of an upright object's box that stands above the "
+              "object's highest observed point comes down onto it, by up to this many "
+              'metres (a camera looking down at a table sees the tops); 0 = off'),
     _pipeline('fit_score', 'double', read_only=False, runtime=True,
               description="each published score is the detection's score times "
               'exp(-r / fit_score), r the median distance of its points to the pose '

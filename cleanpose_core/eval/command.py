@@ -115,7 +115,8 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
                     model_overrides: dict | None = None,
                     upright_snap: float | None = None,
                     footprint_yaw: float | None = None,
-                    table_contact: float | None = None) -> EvalSummary:
+                    table_contact: float | None = None,
+                    top_trim: float | None = None) -> EvalSummary:
     """Score the network (or the geometric reference) with ground-truth masks.
 
     Args:
@@ -135,6 +136,8 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
             degrees; None = the pipeline default, 0 = off.
         table_contact: the pipeline's growth of upright boxes down to the table, metres;
             None = the pipeline default, 0 = off.
+        top_trim: the pipeline's lowering of upright boxes' tops onto their highest
+            point, metres; None = the pipeline default, 0 = off.
 
     Raises:
         DataError: missing or empty split.
@@ -154,11 +157,13 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         upright_snap = defaults.upright_snap if upright_snap is None else upright_snap
         footprint_yaw = defaults.footprint_yaw if footprint_yaw is None else footprint_yaw
         table_contact = defaults.table_contact if table_contact is None else table_contact
+        top_trim = defaults.top_trim if top_trim is None else top_trim
         predict = network_predictor(net, dev, seed=seed, upright_snap=upright_snap,
-                                    footprint_yaw=footprint_yaw, table_contact=table_contact)
+                                    footprint_yaw=footprint_yaw, table_contact=table_contact,
+                                    top_trim=top_trim)
         info.update(weights=str(path), device=str(dev), box_grow=net.cfg.box_grow,
                     upright_snap=upright_snap, footprint_yaw=footprint_yaw,
-                    table_contact=table_contact)
+                    table_contact=table_contact, top_trim=top_trim)
     elif method == 'baseline':
         predict = baseline_predictor(seed=seed)
         info.update(weights=None)
@@ -192,14 +197,16 @@ def run(args: argparse.Namespace) -> int:
     # With ground-truth masks the pipeline's only settings that apply are its priors.
     wrong = [o for o in rest if not o.startswith(('pipeline.upright_snap=',
                                                   'pipeline.footprint_yaw=',
-                                                  'pipeline.table_contact='))]
+                                                  'pipeline.table_contact=',
+                                                  'pipeline.top_trim='))]
     if wrong:
         raise ConfigError(f'pipeline.KEY=VALUE settings other than pipeline.upright_snap, '
-                          f'pipeline.footprint_yaw and pipeline.table_contact apply to '
-                          f'--masks segmenter only; got {wrong}')
+                          f'pipeline.footprint_yaw, pipeline.table_contact and '
+                          f'pipeline.top_trim apply to --masks segmenter only; got {wrong}')
     if (model_overrides or rest) and args.method != 'network':
-        raise ConfigError('model.KEY=VALUE, pipeline.upright_snap, pipeline.footprint_yaw and '
-                          'pipeline.table_contact apply to --method network only')
+        raise ConfigError('model.KEY=VALUE, pipeline.upright_snap, pipeline.footprint_yaw, '
+                          'pipeline.table_contact and pipeline.top_trim apply to --method '
+                          'network only')
     priors = load_config(None, rest).pipeline
     out = Path(args.out) if args.out else increment_path(Path('runs/eval/exp'))
     summary = evaluate_method(args.data, args.split, args.method, out, weights=args.weights,
@@ -207,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
                               show_progress=True, model_overrides=model_overrides,
                               upright_snap=priors.upright_snap,
                               footprint_yaw=priors.footprint_yaw,
-                              table_contact=priors.table_contact)
+                              table_contact=priors.table_contact,
+                              top_trim=priors.top_trim)
     report_summary(summary, out)
     return 0

@@ -43,7 +43,7 @@ from cleanpose_core.errors import DataError
 from cleanpose_core.eval.metrics import compute_nocs_metrics, METRIC_KEYS, per_instance_errors
 from cleanpose_core.fileio import atomic_path, atomic_write_json
 from cleanpose_core.geometry.resting import (
-    apply_resting_priors, extend_to_table, fit_frame_plane)
+    apply_resting_priors, extend_to_table, fit_frame_plane, trim_top_to_points)
 from cleanpose_core.log import progress
 
 __all__ = ['evaluate', 'EvalSummary', 'PredictFrame', 'make_prediction', 'empty_prediction',
@@ -321,7 +321,8 @@ def frame_seed(seed: int, scene: str, index: int) -> int:
 
 def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
                       seed: int = 0, upright_snap: float = 0.0,
-                      footprint_yaw: float = 0.0, table_contact: float = 0.0) -> PredictFrame:
+                      footprint_yaw: float = 0.0, table_contact: float = 0.0,
+                      top_trim: float = 0.0) -> PredictFrame:
     """Predict with a CleanPoseNet from ground-truth masks: one batched call per frame.
 
     Each labelled instance (class 1..6) goes through data.dataset.gt_batch (the same
@@ -340,6 +341,8 @@ def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
             rectangle within this many degrees (pipeline.footprint_yaw; 0 = off).
         table_contact: then the boxes of upright objects floating up to this many metres
             above the table grow down to it (pipeline.table_contact; 0 = off).
+        top_trim: then the top faces of upright objects' boxes come down onto their
+            highest point, by up to this many metres (pipeline.top_trim; 0 = off).
     """
     cfg = net.cfg
     device = torch.device(device)
@@ -357,9 +360,11 @@ def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
         if upright_snap > 0:
             masks = [record.mask == i for i in record.instance_ids]
             plane = fit_frame_plane(record.depth, record.K, masks, np.random.default_rng(seed))
-            R = apply_resting_priors(R, batch.inputs.points.double().cpu().numpy(),
-                                     record.class_ids[idx], plane, upright_snap, footprint_yaw)
+            points = batch.inputs.points.double().cpu().numpy()
+            R = apply_resting_priors(R, points, record.class_ids[idx], plane, upright_snap,
+                                     footprint_yaw)
             t, scales, sizes = extend_to_table(R, t, scales, sizes, plane, table_contact)
+            t, scales, sizes = trim_top_to_points(R, t, scales, sizes, points, plane, top_trim)
         return make_prediction(record.class_ids[idx], np.ones(len(idx)), R, t, scales, sizes,
                                record.bboxes[idx], batch.skipped, gt_index=idx)
 

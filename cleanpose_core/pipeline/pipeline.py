@@ -38,7 +38,7 @@ from cleanpose_core.data.instances import extract_instance, stack_instances
 from cleanpose_core.errors import ConfigError, WeightsError
 from cleanpose_core.geometry.masks import mask_box
 from cleanpose_core.geometry.resting import (
-    apply_resting_priors, extend_to_table, fit_frame_plane)
+    apply_resting_priors, extend_to_table, fit_frame_plane, trim_top_to_points)
 from cleanpose_core.model.traced import traced_or_eager
 from cleanpose_core.model.weights import load_weights
 from cleanpose_core.pipeline.class_refiner import ClassRefiner, load_class_refiner, \
@@ -58,7 +58,7 @@ STAGES = ('segment', 'instances', 'network', 'track', 'total')
 RUNTIME_KEYS = ('min_score', 'segmenter_conf', 'categories', 'min_points', 'max_instances',
                 'track', 'smoothing', 'track_max_distance', 'track_max_missed',
                 'table_clearance', 'depth_gap', 'upright_snap', 'footprint_yaw',
-                'table_contact', 'fit_score')
+                'table_contact', 'top_trim', 'fit_score')
 DUPLICATE_MASK_IOU = 0.5   # same-category segmenter masks overlapping more: one object
 _WARN_EVERY_S = 5.0
 
@@ -351,10 +351,13 @@ class PosePipeline:
                 sizes = out.sizes.double().cpu().numpy()
                 residual = None if out.fit_residual is None else \
                     out.fit_residual.double().cpu().numpy()
-            R = apply_resting_priors(R, inp.points.double().cpu().numpy(), cat_ids, plane,
-                                     self.cfg.upright_snap, self.cfg.footprint_yaw)
+            points = inp.points.double().cpu().numpy()
+            R = apply_resting_priors(R, points, cat_ids, plane, self.cfg.upright_snap,
+                                     self.cfg.footprint_yaw)
             t, scales, sizes = extend_to_table(R, t, scales, sizes, plane,
                                                self.cfg.table_contact)
+            t, scales, sizes = trim_top_to_points(R, t, scales, sizes, points, plane,
+                                                  self.cfg.top_trim)
         else:
             R, t = np.zeros((0, 3, 3)), np.zeros((0, 3))
             scales, sizes, residual = np.zeros(0), np.zeros((0, 3)), None

@@ -21,7 +21,7 @@ import pytest
 
 from cleanpose_core.geometry.plane import Plane
 from cleanpose_core.geometry.resting import (
-    align_footprint_yaw, extend_to_table, rotation_between, snap_up_axis)
+    align_footprint_yaw, extend_to_table, rotation_between, snap_up_axis, trim_top_to_points)
 
 NORMAL = np.array([0.0, -0.8, -0.6])          # a table seen from above, toward the camera
 
@@ -151,3 +151,45 @@ def test_extend_to_table_grows_floating_upright_boxes_down_only():
         t3, s3, z3 = extend_to_table(R, t, scales, sizes, plane, gap)
         np.testing.assert_allclose(t3, t)
         np.testing.assert_allclose(s3[:, None] * z3, scales[:, None] * sizes)
+
+
+def test_trim_top_lowers_upright_tops_onto_the_highest_point_only():
+    """Boxes 0.1 m tall standing on a table (1 m along -NORMAL from the camera); each
+    object's points reach some height. Only upright boxes whose top is above their
+    highest point by (0, max_trim] lose that much, their bottom face staying."""
+    table = Plane(normal=NORMAL, offset=1.0, inliers=1000)
+    ext = np.array([0.06, 0.10, 0.06])
+    centre = (ext[1] / 2 - 1.0) * NORMAL                 # bottom face on the table
+
+    def points(top):
+        """Points of a 4 cm wide slab up to height top above the table."""
+        rng = np.random.default_rng(0)
+        heights = rng.uniform(0.0, top, 200)
+        heights[0] = top
+        side = _turn(NORMAL, 90) @ np.cross(NORMAL, [1.0, 0.0, 0.0])
+        return centre + np.outer(heights - ext[1] / 2, NORMAL) \
+            + np.outer(rng.uniform(-0.02, 0.02, 200), side / np.linalg.norm(side))
+
+    cases = [('a 2 cm closed laptop', _standing(10, 0), 0.02, 0.08),
+             ('upside down', _standing(10, 0, upside_down=True), 0.07, 0.03),
+             ('points up to the top', _standing(10, 0), 0.10, 0.0),
+             ('points above the top', _standing(10, 0), 0.12, 0.0),
+             ('only the lowest 5 mm seen', _standing(10, 0), 0.005, 0.0),
+             ('tipped 30 deg', _standing(10, 30), 0.02, 0.0)]
+    R = np.stack([r for _, r, _, _ in cases])
+    t = np.tile(centre, (len(cases), 1))
+    scale = np.linalg.norm(ext)
+    scales, sizes = np.full(len(cases), scale), np.tile(ext / scale, (len(cases), 1))
+    pts = [points(top) for _, _, top, _ in cases]
+    t2, scales2, sizes2 = trim_top_to_points(R, t, scales, sizes, pts, table, max_trim=0.2)
+    ext2 = scales2[:, None] * sizes2
+    for k, (name, _, _, cut) in enumerate(cases):
+        assert ext2[k, 1] == pytest.approx(ext[1] - cut), name
+        assert table.height(t2[k]) - ext2[k, 1] / 2 == pytest.approx(0.0, abs=1e-12), name
+        np.testing.assert_allclose(ext2[k, [0, 2]], ext[[0, 2]], err_msg=name)
+    # A cut beyond max_trim, off, or no plane: nothing changes.
+    for plane, trim in ((table, 0.05), (table, 0.0), (None, 0.2)):
+        t3, s3, z3 = trim_top_to_points(R[:1], t[:1], scales[:1], sizes[:1], pts[:1], plane,
+                                        trim)
+        np.testing.assert_allclose(t3, t[:1])
+        np.testing.assert_allclose(s3[:, None] * z3, ext[None])

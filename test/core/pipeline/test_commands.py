@@ -133,7 +133,7 @@ def test_gt_mask_pipeline_equals_the_network_predictor(paths, split):
     ours = predict_frame_fn(cfg, masks='gt')
     theirs = network_predictor(load_weights(paths['net']), seed=0,
                                upright_snap=cfg.upright_snap, footprint_yaw=cfg.footprint_yaw,
-                               table_contact=cfg.table_contact)
+                               table_contact=cfg.table_contact, top_trim=cfg.top_trim)
     for i in range(len(split)):
         record = split[i]
         a, b = ours(record), theirs(record)

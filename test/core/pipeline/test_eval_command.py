@@ -44,7 +44,7 @@ def test_segmenter_masks_run_the_pipeline(tiny, capsys):
     assert summary['masks'] == 'segmenter' and summary['frames'] == 2
     settings = summary['pipeline']
     assert (settings['mask_erode'], settings['max_instances']) == (1, 30)
-    assert (settings['min_score'], settings['segmenter_conf'], settings['track']) == (0.0, 0.1,
+    assert (settings['min_score'], settings['segmenter_conf'], settings['track']) == (0.0, 0.05,
                                                                                       False)
     assert summary['segmenter'] == str(tiny / 'seg.safetensors')
     assert len(list((out / 'predictions').rglob('*.pkl'))) == 2
