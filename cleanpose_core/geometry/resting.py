@@ -225,9 +225,16 @@ def apply_resting_priors(R_cam_obj: np.ndarray, points: np.ndarray, category_ids
     return align_footprint_yaw(R, points, category_ids, plane.normal, footprint_yaw)
 
 
-# An object's Y axis counts as upright (standing or upside down) after snap_up_axis put
-# it on the table normal: |cos| above this.
-_UPRIGHT_COS = float(np.cos(np.deg2rad(0.5)))
+def _upright_boxes(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarray,
+                   sizes: np.ndarray, plane: Plane) -> tuple:
+    """float64 copies (t, scales, sizes) of N boxes, and which stand on the plane's normal."""
+    t = np.array(t_cam_obj, dtype=np.float64).reshape(-1, 3)
+    scales = np.array(scales, dtype=np.float64).reshape(-1)
+    sizes = np.array(sizes, dtype=np.float64).reshape(-1, 3)
+    if plane is None:
+        return t, scales, sizes, np.zeros(len(t), bool)
+    y_axes = np.asarray(R_cam_obj).reshape(-1, 3, 3)[:, :, 1]
+    return t, scales, sizes, np.abs(y_axes @ plane.normal) >= _UPRIGHT_COS
 
 
 def extend_to_table(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarray,
@@ -251,12 +258,9 @@ def extend_to_table(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.nda
     Returns:
         (t_cam_obj, scales, sizes), new float64 arrays.
     """
-    t = np.array(t_cam_obj, dtype=np.float64).reshape(-1, 3)
-    scales = np.array(scales, dtype=np.float64).reshape(-1)
-    sizes = np.array(sizes, dtype=np.float64).reshape(-1, 3)
+    t, scales, sizes, upright = _upright_boxes(R_cam_obj, t_cam_obj, scales, sizes, plane)
     if plane is None or max_gap <= 0 or len(t) == 0:
         return t, scales, sizes
-    upright = np.abs(np.asarray(R_cam_obj)[:, :, 1] @ plane.normal) >= _UPRIGHT_COS
     gap = plane.height(t) - scales * sizes[:, 1] / 2      # height of the bottom face
     grow = upright & (gap > 0) & (gap <= max_gap)
     ext = scales[grow, None] * sizes[grow]
@@ -290,12 +294,9 @@ def trim_top_to_points(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.
     Returns:
         (t_cam_obj, scales, sizes), new float64 arrays.
     """
-    t = np.array(t_cam_obj, dtype=np.float64).reshape(-1, 3)
-    scales = np.array(scales, dtype=np.float64).reshape(-1)
-    sizes = np.array(sizes, dtype=np.float64).reshape(-1, 3)
+    t, scales, sizes, upright = _upright_boxes(R_cam_obj, t_cam_obj, scales, sizes, plane)
     if plane is None or max_trim <= 0 or len(t) == 0:
         return t, scales, sizes
-    upright = np.abs(np.asarray(R_cam_obj)[:, :, 1] @ plane.normal) >= _UPRIGHT_COS
     for i in np.flatnonzero(upright):
         pts = np.asarray(points[i], dtype=np.float64).reshape(-1, 3)
         if len(pts) == 0:
