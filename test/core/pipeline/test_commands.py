@@ -186,6 +186,13 @@ def test_demo_runs_and_scores(paths, tmp_path, capsys):
     assert 'annotated frames' in capsys.readouterr().out
 
 
+@pytest.mark.parametrize('args', [['--frames', '0'], ['--frames', '201'], ['--objects', '21']])
+def test_demo_refuses_bad_sizes(tmp_path, caplog, args):
+    assert main(['demo', '--out', str(tmp_path / 'demo'), *args]) == 1
+    assert '--frames must be in 1..200 and --objects in 1..20' in caplog.text
+    assert not (tmp_path / 'demo').exists()
+
+
 def test_percentiles():
     assert percentiles(list(range(1, 11))) == {'median': 5.5, 'p90': 9.1}
 
