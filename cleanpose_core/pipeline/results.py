@@ -78,7 +78,8 @@ class FrameResult:
 
     Attributes:
         category_ids: (B,) int64 NOCS class ids 1..6.
-        scores: (B,) float in [0, 1].
+        scores: (B,) float in [0, 1]: the detection score times the pose's fit quality
+            (pipeline.fit_score).
         R_cam_obj: (B, 3, 3) rotation, object -> camera optical frame.
         t_cam_obj: (B, 3) metres, camera optical frame (box centre).
         scales: (B,) metric bounding-box diagonal, metres.
