@@ -42,8 +42,7 @@ from cleanpose_core.data.nocs import FrameRecord, NocsSplit
 from cleanpose_core.errors import DataError
 from cleanpose_core.eval.metrics import compute_nocs_metrics, METRIC_KEYS, per_instance_errors
 from cleanpose_core.fileio import atomic_path, atomic_write_json
-from cleanpose_core.geometry.resting import (
-    apply_resting_priors, extend_to_table, fit_frame_plane, trim_top_to_points)
+from cleanpose_core.geometry.resting import apply_box_priors, fit_frame_plane
 from cleanpose_core.log import progress
 
 __all__ = ['evaluate', 'EvalSummary', 'PredictFrame', 'make_prediction', 'empty_prediction',
@@ -360,11 +359,10 @@ def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
         if upright_snap > 0:
             masks = [record.mask == i for i in record.instance_ids]
             plane = fit_frame_plane(record.depth, record.K, masks, np.random.default_rng(seed))
-            points = batch.inputs.points.double().cpu().numpy()
-            R = apply_resting_priors(R, points, record.class_ids[idx], plane, upright_snap,
-                                     footprint_yaw)
-            t, scales, sizes = extend_to_table(R, t, scales, sizes, plane, table_contact)
-            t, scales, sizes = trim_top_to_points(R, t, scales, sizes, points, plane, top_trim)
+            R, t, scales, sizes = apply_box_priors(
+                R, t, scales, sizes, batch.inputs.points.double().cpu().numpy(),
+                record.class_ids[idx], plane, upright_snap, footprint_yaw, table_contact,
+                top_trim)
         return make_prediction(record.class_ids[idx], np.ones(len(idx)), R, t, scales, sizes,
                                record.bboxes[idx], batch.skipped, gt_index=idx)
 

@@ -52,7 +52,7 @@ from cleanpose_core.geometry.camera import backproject_pixels
 from cleanpose_core.geometry.plane import fit_table_plane, Plane, plane_basis
 
 __all__ = ['fit_frame_plane', 'apply_resting_priors', 'snap_up_axis', 'align_footprint_yaw',
-           'extend_to_table', 'trim_top_to_points',
+           'extend_to_table', 'trim_top_to_points', 'apply_box_priors',
            'rotation_between', 'BOXY_CATEGORY_IDS']
 
 # Categories whose footprint on the table is a rectangle along their X and Z axes
@@ -309,3 +309,31 @@ def trim_top_to_points(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.
             scales[i] = np.linalg.norm(ext)
             sizes[i] = ext / scales[i]
     return t, scales, sizes
+
+
+def apply_box_priors(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarray,
+                     sizes: np.ndarray, points: np.ndarray, category_ids: Sequence[int],
+                     plane: Optional[Plane], upright_snap: float, footprint_yaw: float,
+                     table_contact: float, top_trim: float) -> tuple:
+    """All the pipeline's table priors, in their order: rotations, then box extents.
+
+    apply_resting_priors (upright_snap, footprint_yaw), then extend_to_table
+    (table_contact), then trim_top_to_points (top_trim); the pipeline and the
+    ground-truth-mask evaluation both call this, so they cannot drift apart.
+
+    Args:
+        R_cam_obj, t_cam_obj, scales, sizes: N predicted boxes (see extend_to_table).
+        points: (N, M, 3) each object's observed points, camera frame, metres.
+        category_ids: (N,) NOCS class ids.
+        plane: the frame's table plane; None changes nothing.
+        upright_snap, footprint_yaw, table_contact, top_trim: the pipeline settings.
+
+    Returns:
+        (R_cam_obj, t_cam_obj, scales, sizes); t_cam_obj, scales and sizes are new
+        float64 arrays.
+    """
+    R = apply_resting_priors(R_cam_obj, points, category_ids, plane, upright_snap,
+                             footprint_yaw)
+    t, scales, sizes = extend_to_table(R, t_cam_obj, scales, sizes, plane, table_contact)
+    t, scales, sizes = trim_top_to_points(R, t, scales, sizes, points, plane, top_trim)
+    return R, t, scales, sizes

@@ -38,7 +38,7 @@ from cleanpose_core.data.instances import extract_instance, stack_instances
 from cleanpose_core.errors import ConfigError, WeightsError
 from cleanpose_core.geometry.masks import mask_box
 from cleanpose_core.geometry.resting import (
-    apply_resting_priors, extend_to_table, fit_frame_plane, trim_top_to_points)
+    apply_box_priors, fit_frame_plane)
 from cleanpose_core.model.traced import traced_or_eager
 from cleanpose_core.model.weights import load_weights
 from cleanpose_core.pipeline.class_refiner import ClassRefiner, load_class_refiner, \
@@ -351,13 +351,10 @@ class PosePipeline:
                 sizes = out.sizes.double().cpu().numpy()
                 residual = None if out.fit_residual is None else \
                     out.fit_residual.double().cpu().numpy()
-            points = inp.points.double().cpu().numpy()
-            R = apply_resting_priors(R, points, cat_ids, plane, self.cfg.upright_snap,
-                                     self.cfg.footprint_yaw)
-            t, scales, sizes = extend_to_table(R, t, scales, sizes, plane,
-                                               self.cfg.table_contact)
-            t, scales, sizes = trim_top_to_points(R, t, scales, sizes, points, plane,
-                                                  self.cfg.top_trim)
+            R, t, scales, sizes = apply_box_priors(
+                R, t, scales, sizes, inp.points.double().cpu().numpy(), cat_ids, plane,
+                self.cfg.upright_snap, self.cfg.footprint_yaw, self.cfg.table_contact,
+                self.cfg.top_trim)
         else:
             R, t = np.zeros((0, 3, 3)), np.zeros((0, 3))
             scales, sizes, residual = np.zeros(0), np.zeros((0, 3)), None
