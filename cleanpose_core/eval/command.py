@@ -113,10 +113,7 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
                     max_frames: int = 0, seed: int = 0,
                     show_progress: bool = False,
                     model_overrides: dict | None = None,
-                    upright_snap: float | None = None,
-                    footprint_yaw: float | None = None,
-                    table_contact: float | None = None,
-                    top_trim: float | None = None) -> EvalSummary:
+                    priors: PipelineConfig | None = None) -> EvalSummary:
     """Score the network (or the geometric reference) with ground-truth masks.
 
     Args:
@@ -130,14 +127,9 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         seed: seed of the point sampling (network) or RANSAC (baseline).
         show_progress: tqdm bar.
         model_overrides: inference settings for the network (see split_overrides).
-        upright_snap: the pipeline's upright prior for the network, degrees; None = the
-            pipeline default (PipelineConfig.upright_snap), 0 = off.
-        footprint_yaw: the pipeline's footprint alignment of upright cameras and laptops,
-            degrees; None = the pipeline default, 0 = off.
-        table_contact: the pipeline's growth of upright boxes down to the table, metres;
-            None = the pipeline default, 0 = off.
-        top_trim: the pipeline's lowering of upright boxes' tops onto their highest
-            point, metres; None = the pipeline default, 0 = off.
+        priors: the pipeline settings whose table priors the network's boxes get
+            (upright_snap, footprint_yaw, table_contact, top_trim; see
+            geometry.resting.apply_box_priors); None = the pipeline defaults.
 
     Raises:
         DataError: missing or empty split.
@@ -153,17 +145,11 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         dev = resolve_device(device, '--device', local_rank=0)
         net = load_weights(path, device=dev)
         apply_model_overrides(net, model_overrides or {})
-        defaults = PipelineConfig()
-        upright_snap = defaults.upright_snap if upright_snap is None else upright_snap
-        footprint_yaw = defaults.footprint_yaw if footprint_yaw is None else footprint_yaw
-        table_contact = defaults.table_contact if table_contact is None else table_contact
-        top_trim = defaults.top_trim if top_trim is None else top_trim
-        predict = network_predictor(net, dev, seed=seed, upright_snap=upright_snap,
-                                    footprint_yaw=footprint_yaw, table_contact=table_contact,
-                                    top_trim=top_trim)
+        priors = PipelineConfig() if priors is None else priors
+        predict = network_predictor(net, dev, seed=seed, priors=priors)
         info.update(weights=str(path), device=str(dev), box_grow=net.cfg.box_grow,
-                    upright_snap=upright_snap, footprint_yaw=footprint_yaw,
-                    table_contact=table_contact, top_trim=top_trim)
+                    upright_snap=priors.upright_snap, footprint_yaw=priors.footprint_yaw,
+                    table_contact=priors.table_contact, top_trim=priors.top_trim)
     elif method == 'baseline':
         predict = baseline_predictor(seed=seed)
         info.update(weights=None)
@@ -212,9 +198,6 @@ def run(args: argparse.Namespace) -> int:
     summary = evaluate_method(args.data, args.split, args.method, out, weights=args.weights,
                               device=args.device, max_frames=args.max_frames, seed=args.seed,
                               show_progress=True, model_overrides=model_overrides,
-                              upright_snap=priors.upright_snap,
-                              footprint_yaw=priors.footprint_yaw,
-                              table_contact=priors.table_contact,
-                              top_trim=priors.top_trim)
+                              priors=priors)
     report_summary(summary, out)
     return 0

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from cleanpose_core.categories import CATEGORIES, NUM_CATEGORIES
+from cleanpose_core.config import PipelineConfig
 from cleanpose_core.data.dataset import gt_batch, gt_results_fields
 from cleanpose_core.data.nocs import FrameRecord, NocsSplit
 from cleanpose_core.errors import DataError
@@ -319,9 +320,7 @@ def frame_seed(seed: int, scene: str, index: int) -> int:
 
 
 def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
-                      seed: int = 0, upright_snap: float = 0.0,
-                      footprint_yaw: float = 0.0, table_contact: float = 0.0,
-                      top_trim: float = 0.0) -> PredictFrame:
+                      seed: int = 0, priors: Optional[PipelineConfig] = None) -> PredictFrame:
     """Predict with a CleanPoseNet from ground-truth masks: one batched call per frame.
 
     Each labelled instance (class 1..6) goes through data.dataset.gt_batch (the same
@@ -333,15 +332,10 @@ def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
         net: a CleanPoseNet.
         device: where the network runs.
         seed: seed of the per-frame point sampling.
-        upright_snap: the pipeline's upright prior (pipeline.upright_snap, degrees; 0 =
-            off): Y axes this close to the normal of the table plane, fitted around the
-            frame's labelled masks, are put on it (geometry.resting).
-        footprint_yaw: then upright cameras and laptops turn onto their footprint
-            rectangle within this many degrees (pipeline.footprint_yaw; 0 = off).
-        table_contact: then the boxes of upright objects floating up to this many metres
-            above the table grow down to it (pipeline.table_contact; 0 = off).
-        top_trim: then the top faces of upright objects' boxes come down onto their
-            highest point, by up to this many metres (pipeline.top_trim; 0 = off).
+        priors: the pipeline's table priors to apply, as the pipeline does
+            (geometry.resting.apply_box_priors with its upright_snap, footprint_yaw,
+            table_contact and top_trim; the table plane fitted around the frame's
+            labelled masks); None or upright_snap 0 = none.
     """
     cfg = net.cfg
     device = torch.device(device)
@@ -356,13 +350,13 @@ def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
         R = out.R_cam_obj.double().cpu().numpy()
         t = out.t_cam_obj.double().cpu().numpy()
         scales, sizes = out.scales.double().cpu().numpy(), out.sizes.double().cpu().numpy()
-        if upright_snap > 0:
+        if priors is not None and priors.upright_snap > 0:
             masks = [record.mask == i for i in record.instance_ids]
             plane = fit_frame_plane(record.depth, record.K, masks, np.random.default_rng(seed))
             R, t, scales, sizes = apply_box_priors(
                 R, t, scales, sizes, batch.inputs.points.double().cpu().numpy(),
-                record.class_ids[idx], plane, upright_snap, footprint_yaw, table_contact,
-                top_trim)
+                record.class_ids[idx], plane, priors.upright_snap, priors.footprint_yaw,
+                priors.table_contact, priors.top_trim)
         return make_prediction(record.class_ids[idx], np.ones(len(idx)), R, t, scales, sizes,
                                record.bboxes[idx], batch.skipped, gt_index=idx)
 

@@ -131,9 +131,7 @@ def test_gt_mask_pipeline_equals_the_network_predictor(paths, split):
     # ground-truth masks must reproduce eval's network_predictor exactly.
     cfg = _cfg(paths)
     ours = predict_frame_fn(cfg, masks='gt')
-    theirs = network_predictor(load_weights(paths['net']), seed=0,
-                               upright_snap=cfg.upright_snap, footprint_yaw=cfg.footprint_yaw,
-                               table_contact=cfg.table_contact, top_trim=cfg.top_trim)
+    theirs = network_predictor(load_weights(paths['net']), seed=0, priors=cfg)
     for i in range(len(split)):
         record = split[i]
         a, b = ours(record), theirs(record)
