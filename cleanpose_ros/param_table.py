@@ -171,9 +171,9 @@ PARAMS = (
               'nearest side of the smallest rectangle around their points, if within this '
               'many degrees; 0 = off'),
     _pipeline('table_contact', 'double', read_only=False, runtime=True,
-              description='the box of an upright object whose bottom floats up to this far '
-              'above the fitted table plane grows down to it (its lower part was hidden), '
-              'metres; 0 = off'),
+              description="the bottom face of an upright object's box that is up to this "
+              'far above (its lower part was hidden) or below (nothing is under the table) '
+              'the fitted table plane moves onto it, the top staying, metres; 0 = off'),
     _pipeline('top_trim', 'double', read_only=False, runtime=True,
               description="the top face of an upright object's box that stands above the "
               "object's highest observed point comes down onto it, by up to this many "

@@ -31,11 +31,12 @@ from above the table, has its sides along the object's X and Z axes.
 side of that rectangle when the network's X axis is within a few degrees of it
 (pipeline.footprint_yaw).
 
-An object standing on the table also reaches down to it: ``extend_to_table`` grows the
-box of an upright object whose bottom face floats above the table plane down onto it.
+An object standing on the table also reaches down to it, and not further:
+``seat_on_table`` moves the bottom face of an upright object's box onto the table plane.
 The network sizes an object from what it sees; when the lower part is hidden behind
-another object (or cut off by the mask), the box ends where the view did
-(pipeline.table_contact). Its top, in contrast, is in view: a camera looking down at a
+another object (or cut off by the mask), the box ends where the view did, and a thin
+object (a closed laptop, a camera seen from above) can get a box reaching into the
+table (pipeline.table_contact). Its top, in contrast, is in view: a camera looking down at a
 table (or level with it) sees the highest point of every object standing on it that
 nothing hides, so ``trim_top_to_points`` lowers the top face of an upright object's box
 that stands above its highest observed point onto that point (pipeline.top_trim). A
@@ -52,7 +53,7 @@ from cleanpose_core.geometry.camera import backproject_pixels
 from cleanpose_core.geometry.plane import fit_table_plane, Plane, plane_basis
 
 __all__ = ['fit_frame_plane', 'apply_resting_priors', 'snap_up_axis', 'align_footprint_yaw',
-           'extend_to_table', 'trim_top_to_points', 'apply_box_priors',
+           'seat_on_table', 'trim_top_to_points', 'apply_box_priors',
            'rotation_between', 'BOXY_CATEGORY_IDS']
 
 # Categories whose footprint on the table is a rectangle along their X and Z axes
@@ -237,15 +238,18 @@ def _upright_boxes(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndar
     return t, scales, sizes, np.abs(y_axes @ plane.normal) >= _UPRIGHT_COS
 
 
-def extend_to_table(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarray,
-                    sizes: np.ndarray, plane: Optional[Plane], max_gap: float) -> tuple:
-    """Grow the boxes of upright objects that float above the table down onto it.
+def seat_on_table(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarray,
+                  sizes: np.ndarray, plane: Optional[Plane], max_gap: float) -> tuple:
+    """Move the bottom face of upright objects' boxes onto the table, the top staying.
 
     An object whose Y axis lies on the table normal (standing or upside down, as
-    snap_up_axis leaves it) and whose box bottom is above the plane by at most
-    ``max_gap`` gets its Y extent grown by that gap, the top face staying where it is.
-    Boxes reaching into the table, tipped or lying objects, and boxes higher up than
-    max_gap (standing on something else) are left alone.
+    snap_up_axis leaves it) stands on the table, so its box's bottom face belongs on the
+    plane. A bottom face floating above the plane by at most ``max_gap`` comes down to it
+    (the box grows: the lower part was hidden or cut off by the mask); one reaching into
+    the table by at most ``max_gap`` comes up to it (the box shrinks: nothing of the
+    object is below the table), never to less than a tenth of the box's height. Boxes
+    higher up than max_gap (standing on something else), deeper in, and tipped or lying
+    objects are left alone.
 
     Args:
         R_cam_obj: (N, 3, 3) rotations, object -> camera.
@@ -253,7 +257,7 @@ def extend_to_table(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.nda
         scales: (N,) NOCS scales (box diagonals), metres.
         sizes: (N, 3) box extents / scale.
         plane: the frame's table plane; None changes nothing.
-        max_gap: largest gap (metres) closed; 0 = off.
+        max_gap: largest distance (metres) a bottom face moves; 0 = off.
 
     Returns:
         (t_cam_obj, scales, sizes), new float64 arrays.
@@ -261,13 +265,14 @@ def extend_to_table(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.nda
     t, scales, sizes, upright = _upright_boxes(R_cam_obj, t_cam_obj, scales, sizes, plane)
     if plane is None or max_gap <= 0 or len(t) == 0:
         return t, scales, sizes
-    gap = plane.height(t) - scales * sizes[:, 1] / 2      # height of the bottom face
-    grow = upright & (gap > 0) & (gap <= max_gap)
-    ext = scales[grow, None] * sizes[grow]
-    ext[:, 1] += gap[grow]
-    t[grow] -= plane.normal * (gap[grow] / 2)[:, None]
-    scales[grow] = np.linalg.norm(ext, axis=1)
-    sizes[grow] = ext / scales[grow, None]
+    height = scales * sizes[:, 1]
+    gap = plane.height(t) - height / 2                    # height of the bottom face
+    move = upright & (gap != 0) & (np.abs(gap) <= max_gap) & (-gap < 0.9 * height)
+    ext = scales[move, None] * sizes[move]
+    ext[:, 1] += gap[move]
+    t[move] -= plane.normal * (gap[move] / 2)[:, None]
+    scales[move] = np.linalg.norm(ext, axis=1)
+    sizes[move] = ext / scales[move, None]
     return t, scales, sizes
 
 
@@ -317,12 +322,12 @@ def apply_box_priors(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.nd
                      table_contact: float, top_trim: float) -> tuple:
     """All the pipeline's table priors, in their order: rotations, then box extents.
 
-    apply_resting_priors (upright_snap, footprint_yaw), then extend_to_table
+    apply_resting_priors (upright_snap, footprint_yaw), then seat_on_table
     (table_contact), then trim_top_to_points (top_trim); the pipeline and the
     ground-truth-mask evaluation both call this, so they cannot drift apart.
 
     Args:
-        R_cam_obj, t_cam_obj, scales, sizes: N predicted boxes (see extend_to_table).
+        R_cam_obj, t_cam_obj, scales, sizes: N predicted boxes (see seat_on_table).
         points: (N, M, 3) each object's observed points, camera frame, metres.
         category_ids: (N,) NOCS class ids.
         plane: the frame's table plane; None changes nothing.
@@ -334,6 +339,6 @@ def apply_box_priors(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.nd
     """
     R = apply_resting_priors(R_cam_obj, points, category_ids, plane, upright_snap,
                              footprint_yaw)
-    t, scales, sizes = extend_to_table(R, t_cam_obj, scales, sizes, plane, table_contact)
+    t, scales, sizes = seat_on_table(R, t_cam_obj, scales, sizes, plane, table_contact)
     t, scales, sizes = trim_top_to_points(R, t, scales, sizes, points, plane, top_trim)
     return R, t, scales, sizes

@@ -21,7 +21,7 @@ import pytest
 
 from cleanpose_core.geometry.plane import Plane
 from cleanpose_core.geometry.resting import (
-    align_footprint_yaw, extend_to_table, rotation_between, snap_up_axis, trim_top_to_points)
+    align_footprint_yaw, rotation_between, seat_on_table, snap_up_axis, trim_top_to_points)
 
 NORMAL = np.array([0.0, -0.8, -0.6])          # a table seen from above, toward the camera
 
@@ -114,10 +114,11 @@ def test_footprint_turns_are_bounded_and_need_an_upright_object():
         align_footprint_yaw(far[None], points[0], np.array([5]), NORMAL, 25.0)
 
 
-def test_extend_to_table_grows_floating_upright_boxes_down_only():
+def test_seat_on_table_moves_upright_bottoms_onto_the_plane_top_fixed():
     """A table 1 m along -NORMAL from the camera; boxes 0.1 m tall (Y) whose bottom is
-    at various heights above it. Only upright boxes floating by (0, max_gap] grow, with
-    their top face fixed."""
+    at various heights above or below it. Only upright boxes whose bottom is off the
+    plane by at most max_gap move it there (grown or cut), with their top face fixed;
+    none is cut to a tenth of its height or less."""
     table = Plane(normal=NORMAL, offset=1.0, inliers=1000)
     ext = np.array([0.06, 0.10, 0.06])
 
@@ -127,18 +128,22 @@ def test_extend_to_table_grows_floating_upright_boxes_down_only():
     cases = [('floating 4 cm', _standing(10, 0), 0.04, True),
              ('upside down, floating 4 cm', _standing(10, 0, upside_down=True), 0.04, True),
              ('on the table', _standing(10, 0), 0.0, False),
-             ('into the table', _standing(10, 0), -0.01, False),
+             ('1 cm into the table', _standing(10, 0), -0.01, True),
+             ('upside down, 3 cm into the table', _standing(10, 0, upside_down=True), -0.03,
+              True),
+             ('all but 5 mm into the table', _standing(10, 0), -0.095, False),
              ('on a shelf 30 cm up', _standing(10, 0), 0.30, False),
-             ('tipped 30 deg', _standing(10, 30), 0.04, False)]
+             ('tipped 30 deg', _standing(10, 30), 0.04, False),
+             ('tipped 30 deg, into the table', _standing(10, 30), -0.03, False)]
     R = np.stack([r for _, r, _, _ in cases])
     t = np.stack([centre(b) for _, _, b, _ in cases])
     scale = np.linalg.norm(ext)
     scales, sizes = np.full(len(cases), scale), np.tile(ext / scale, (len(cases), 1))
-    t2, scales2, sizes2 = extend_to_table(R, t, scales, sizes, table, max_gap=0.1)
+    t2, scales2, sizes2 = seat_on_table(R, t, scales, sizes, table, max_gap=0.1)
     ext2 = scales2[:, None] * sizes2
-    for k, (name, _, bottom, grows) in enumerate(cases):
+    for k, (name, _, bottom, moves) in enumerate(cases):
         top = table.height(t[k]) + ext[1] / 2
-        if grows:
+        if moves:
             assert ext2[k, 1] == pytest.approx(ext[1] + bottom), name
             assert table.height(t2[k]) + ext2[k, 1] / 2 == pytest.approx(top), name
             assert table.height(t2[k]) - ext2[k, 1] / 2 == pytest.approx(0.0, abs=1e-12), name
@@ -146,9 +151,14 @@ def test_extend_to_table_grows_floating_upright_boxes_down_only():
             np.testing.assert_allclose(t2[k], t[k], err_msg=name)
             np.testing.assert_allclose(ext2[k], ext, err_msg=name)
         np.testing.assert_allclose(ext2[k, [0, 2]], ext[[0, 2]], err_msg=name)
+    # A bottom further off than max_gap, either way, stays.
+    t4, s4, z4 = seat_on_table(R[[0, 3]], t[[0, 3]], scales[[0, 3]], sizes[[0, 3]], table,
+                               max_gap=0.005)
+    np.testing.assert_allclose(t4, t[[0, 3]])
+    np.testing.assert_allclose(s4[:, None] * z4, scales[[0, 3], None] * sizes[[0, 3]])
     # Off, or no plane: nothing changes.
     for plane, gap in ((table, 0.0), (None, 0.1)):
-        t3, s3, z3 = extend_to_table(R, t, scales, sizes, plane, gap)
+        t3, s3, z3 = seat_on_table(R, t, scales, sizes, plane, gap)
         np.testing.assert_allclose(t3, t)
         np.testing.assert_allclose(s3[:, None] * z3, scales[:, None] * sizes)
 
