@@ -43,6 +43,7 @@ import time
 import numpy as np
 
 from cleanpose_core.data.nocs import frame_path, FrameRecord
+from cleanpose_core.data.synth.mesh_files import read_manifest
 from cleanpose_core.data.synth.noise import DepthNoise
 from cleanpose_core.data.synth.render import REAL_K, RenderedFrame, SceneRenderer
 from cleanpose_core.data.synth.scene import camera_pose, make_scene, POSE_MODES, SceneOptions
@@ -325,6 +326,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--size', type=int, nargs=2, default=(640, 480),
                         metavar=('W', 'H'), help='image size (intrinsics scale with it)')
     parser.add_argument('--no-noise', action='store_true', help='exact depth, no sensor noise')
+    parser.add_argument('--meshes', default=None, metavar='MANIFEST',
+                        help='YAML/JSON list of mesh files (CAD models, scans) to use as the '
+                        'category objects instead of the procedural shapes (see '
+                        'cleanpose_core/data/synth/mesh_files.py)')
     parser.add_argument('--preview', action='store_true',
                         help='write OUT/<split>_preview.png with GT boxes and axes')
 
@@ -339,8 +344,10 @@ def spec_from_args(args: argparse.Namespace) -> SynthSpec:
         1000 if args.split == 'train' else 100)
     if pool < 1:
         raise ConfigError(f'--instances must be >= 1; got {pool}')
+    meshes = read_manifest(args.meshes) if args.meshes else ()
     scene = SceneOptions(min_objects=args.objects[0], max_objects=args.objects[1],
-                         max_distractors=args.distractors, instances_per_category=pool)
+                         max_distractors=args.distractors, instances_per_category=pool,
+                         meshes=meshes)
     return SynthSpec(seed=args.seed, split=args.split, frames_per_scene=args.frames_per_scene,
                      width=width, height=height, K=K, poses=args.poses,
                      noise=DepthNoise(enabled=not args.no_noise), scene=scene)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cleanpose_core.categories import CATEGORIES
+from cleanpose_core.data.synth.mesh_files import mesh_shape
 from cleanpose_core.data.synth.primitives import rot_x, rot_y, rot_z, TriMesh
 from cleanpose_core.data.synth.shapes import (
     Appearance, instance_seed_range, make_distractor, make_shape, ShapeInstance)
@@ -137,6 +138,10 @@ class SceneOptions:
         min_objects, max_objects: category objects per scene.
         max_distractors: distractors per scene, drawn from 0..max_distractors.
         instances_per_category: size of the instance pool drawn from per category.
+        meshes: MeshEntry models (``mesh_files.read_manifest``) that replace the
+            procedural category objects: each object is one of them, drawn uniformly,
+            in its own geometry and size (colours from the instance seed); empty =
+            the procedural library. Distractors stay procedural.
     """
 
     split: str = 'train'
@@ -145,6 +150,7 @@ class SceneOptions:
     max_objects: int = 6
     max_distractors: int = 3
     instances_per_category: int = 1000
+    meshes: tuple = ()
 
 
 # Pre-rotations (canonical -> table) of the non-upright poses, settled afterwards.
@@ -316,8 +322,14 @@ def make_scene(options: SceneOptions, rng: np.random.Generator) -> SceneSpec:
     n_dis = int(rng.integers(0, options.max_distractors + 1))
     todo = []
     for _ in range(n_obj):
-        cat = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
-        shape = make_shape(cat, seeds.start + int(rng.integers(options.instances_per_category)))
+        if options.meshes:
+            entry = options.meshes[int(rng.integers(len(options.meshes)))]
+            shape = mesh_shape(entry, seeds.start + int(rng.integers(
+                options.instances_per_category)))
+        else:
+            cat = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
+            shape = make_shape(cat, seeds.start + int(rng.integers(
+                options.instances_per_category)))
         todo.append((shape, rest_rotation(shape, rng.random() >= p_lying, rng)))
     for _ in range(n_dis):
         shape = make_distractor(seeds.start + int(rng.integers(options.instances_per_category)))

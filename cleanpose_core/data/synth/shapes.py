@@ -40,7 +40,7 @@ from cleanpose_core.data.synth.primitives import (
     normalise_to_unit_diagonal, TriMesh, vertex_normals)
 
 __all__ = ['Appearance', 'ShapeInstance', 'make_shape', 'make_distractor', 'instance_seed_range',
-           'SCALE_RANGES', 'TEST_SEED_OFFSET', 'SEED_RANGE']
+           'SCALE_RANGES', 'TEST_SEED_OFFSET', 'SEED_RANGE', 'specular_range']
 
 # Metric bounding-box diagonal per category, metres (real-world ranges).
 SCALE_RANGES = {
@@ -52,6 +52,11 @@ SEED_RANGE = 1_000_000
 # Blinn-Phong highlight strength per category (glossy ceramics, glass, metal cans).
 _SPECULAR = {'bottle': (0.1, 0.6), 'bowl': (0.05, 0.5), 'camera': (0.0, 0.3),
              'can': (0.2, 0.7), 'laptop': (0.0, 0.3), 'mug': (0.05, 0.5)}
+
+
+def specular_range(category: str) -> tuple:
+    """(lo, hi) of the Blinn-Phong highlight strength drawn for a category."""
+    return _SPECULAR.get(category, (0.0, 0.2))
 
 
 def instance_seed_range(split: str) -> range:
@@ -103,7 +108,7 @@ def _finish(category: str, class_id: int, seed: int, mesh: TriMesh, app: Appeara
     lo, hi = SCALE_RANGES[category]
     # gloss from its own stream, so geometry and colours do not depend on it
     gloss = np.random.default_rng([class_id, seed, 7])
-    lo_s, hi_s = _SPECULAR.get(category, (0.0, 0.2))
+    lo_s, hi_s = specular_range(category)
     app = dataclasses.replace(app, specular=uniform(gloss, lo_s, hi_s),
                               shininess=uniform(gloss, 8.0, 80.0))
     hull = ConvexHull(unit.vertices)
