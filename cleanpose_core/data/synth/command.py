@@ -270,11 +270,18 @@ def synthesize(spec: SynthSpec, split_dir: str | Path, frames: int, workers: int
 
 
 def spec_to_dict(spec: SynthSpec) -> dict:
-    """Return the JSON-able description of a spec (written to <split>/synth.json)."""
+    """Return the JSON-able description of a spec (written to <split>/synth.json).
+
+    Scene options added after a split format was in use appear only when set, so a
+    split written before them still matches the same command (``meshes``).
+    """
+    scene = dataclasses.asdict(spec.scene)
+    if not scene['meshes']:
+        del scene['meshes']
     return {'seed': spec.seed, 'split': spec.split, 'frames_per_scene': spec.frames_per_scene,
             'width': spec.width, 'height': spec.height,
             'K': np.asarray(spec.K, np.float64).round(9).tolist(), 'poses': spec.poses,
-            'noise': dataclasses.asdict(spec.noise), 'scene': dataclasses.asdict(spec.scene)}
+            'noise': dataclasses.asdict(spec.noise), 'scene': scene}
 
 
 def _check_or_write_spec(split_dir: Path, spec: SynthSpec) -> None:

@@ -25,6 +25,7 @@ import pytest
 
 from cleanpose_core.cli import main
 from cleanpose_core.data.nocs import list_frames, read_frame
+from cleanpose_core.data.synth.command import spec_to_dict, SynthSpec
 from cleanpose_core.data.synth.mesh_files import mesh_shape, read_manifest, read_mesh
 from cleanpose_core.data.synth.primitives import PART_BODY, PART_HANDLE
 from cleanpose_core.data.synth.scene import make_scene, SceneOptions
@@ -208,3 +209,11 @@ def test_synth_command_with_meshes(tmp_path):
     assert main(['synth', '--out', str(out), '--split', 'test', '--frames', '3', '--seed', '4',
                  '--size', '160', '120', '--frames-per-scene', '2', '--workers', '1',
                  '--meshes', str(manifest)]) != 0
+
+
+def test_procedural_splits_keep_their_synth_json():
+    """Splits written before --meshes existed must still match their own command."""
+    scene = spec_to_dict(SynthSpec())['scene']
+    assert 'meshes' not in scene
+    assert set(scene) == {'split', 'poses', 'min_objects', 'max_objects', 'max_distractors',
+                          'instances_per_category'}
