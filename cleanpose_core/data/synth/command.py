@@ -47,6 +47,7 @@ from cleanpose_core.data.synth.mesh_files import read_manifest
 from cleanpose_core.data.synth.noise import DepthNoise
 from cleanpose_core.data.synth.render import REAL_K, RenderedFrame, SceneRenderer
 from cleanpose_core.data.synth.scene import camera_pose, make_scene, POSE_MODES, SceneOptions
+from cleanpose_core.data.synth.shapes import CAN_ENDS
 from cleanpose_core.data.writer import write_camera_json, write_frame
 from cleanpose_core.errors import ConfigError, DataError
 from cleanpose_core.fileio import atomic_write_bytes
@@ -103,6 +104,9 @@ class SynthSpec:
         if not 1 <= sc.min_objects <= sc.max_objects or sc.max_distractors < 0:
             raise ConfigError(f'need 1 <= min_objects <= max_objects and max_distractors >= 0; '
                               f'got {sc.min_objects}, {sc.max_objects}, {sc.max_distractors}')
+        if sc.can_ends not in CAN_ENDS:
+            raise ConfigError(f'can ends must be one of {", ".join(CAN_ENDS)}; '
+                              f'got {sc.can_ends!r}')
         if sc.min_objects + sc.max_objects + sc.max_distractors > 254:
             raise ConfigError('at most 254 objects fit the uint8 instance mask')
         object.__setattr__(self, 'scene', SceneOptions(**{**sc.__dict__, 'split': self.split,
@@ -273,11 +277,13 @@ def spec_to_dict(spec: SynthSpec) -> dict:
     """Return the JSON-able description of a spec (written to <split>/synth.json).
 
     Scene options added after a split format was in use appear only when set, so a
-    split written before them still matches the same command (``meshes``).
+    split written before them still matches the same command (``meshes``, ``can_ends``).
     """
     scene = dataclasses.asdict(spec.scene)
     if not scene['meshes']:
         del scene['meshes']
+    if scene['can_ends'] == 'lid':
+        del scene['can_ends']
     return {'seed': spec.seed, 'split': spec.split, 'frames_per_scene': spec.frames_per_scene,
             'width': spec.width, 'height': spec.height,
             'K': np.asarray(spec.K, np.float64).round(9).tolist(), 'poses': spec.poses,
@@ -337,6 +343,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='YAML/JSON list of mesh files (CAD models, scans) to use as the '
                         'category objects instead of the procedural shapes (see '
                         'cleanpose_core/data/synth/mesh_files.py)')
+    parser.add_argument('--can-ends', choices=CAN_ENDS, default='lid',
+                        help="metal-coloured ends of cans: 'lid' (default) or 'varied' (both, "
+                        'the lid or neither, so colour does not tell the top)')
     parser.add_argument('--preview', action='store_true',
                         help='write OUT/<split>_preview.png with GT boxes and axes')
 
@@ -354,7 +363,7 @@ def spec_from_args(args: argparse.Namespace) -> SynthSpec:
     meshes = read_manifest(args.meshes) if args.meshes else ()
     scene = SceneOptions(min_objects=args.objects[0], max_objects=args.objects[1],
                          max_distractors=args.distractors, instances_per_category=pool,
-                         meshes=meshes)
+                         meshes=meshes, can_ends=args.can_ends)
     return SynthSpec(seed=args.seed, split=args.split, frames_per_scene=args.frames_per_scene,
                      width=width, height=height, K=K, poses=args.poses,
                      noise=DepthNoise(enabled=not args.no_noise), scene=scene)

@@ -24,6 +24,8 @@ listed in each generator's docstring (and in README.md).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from cleanpose_core.data.synth.appearance import (
@@ -70,12 +72,16 @@ def _bottle(rng: np.random.Generator) -> tuple[TriMesh, Appearance]:
     return mesh, app
 
 
-def _can(rng: np.random.Generator) -> tuple[TriMesh, Appearance]:
+def _can(rng: np.random.Generator, ends: str = 'lid') -> tuple[TriMesh, Appearance]:
     """Can: cylinder with tapered neck, recessed lid and optional ribs.
 
     Parameters (radius 1): height/diameter 0.8-2.3; neck taper to 82-97 % of the
     radius over 3-12 % of the height; lid recess 2-6 %; bottom bevel 5-15 %;
     ribs (35 % of cans) 3-12 ribs of 0.5-2 % radius. Metric diagonal 0.10-0.20 m.
+    Ends: 'lid' (the default) gives the lid the metal trim colour, the bottom the
+    body's; 'varied' gives half the cans both ends in metal (a drink can), a quarter only
+    the lid, a quarter neither (a painted can), so the colour of an end does not tell
+    the top from the bottom (the same geometry and colours as 'lid' otherwise).
     """
     R = 1.0
     H = 2.0 * R * uniform(rng, 0.8, 2.3)
@@ -94,6 +100,17 @@ def _can(rng: np.random.Generator) -> tuple[TriMesh, Appearance]:
     mesh = lathe(np.asarray(prof), parts, _SEGMENTS)
     app = random_appearance(rng, 'can', trim=(0.75, 0.75, 0.78), detail=(0.1, 0.1, 0.1),
                             pattern_probs=(0.15, 0.3, 0.4, 0.15))
+    if ends == 'lid':
+        return mesh, app
+    draw = rng.random()                   # drawn last: the geometry above stays the same
+    if draw < 0.5:                        # both ends metal: the bottom and its bevel too
+        bottom = mesh.vertices[mesh.faces][:, :, 1].max(axis=1) <= bev + 1e-9
+        mesh = TriMesh(mesh.vertices, mesh.faces,
+                       np.where(bottom, PART_TRIM, mesh.parts).astype(np.uint8))
+    elif draw >= 0.75:                    # no metal ends: the lid in the body colour
+        colours = app.part_colours.copy()
+        colours[PART_TRIM] = colours[PART_BODY]
+        app = dataclasses.replace(app, part_colours=colours)
     return mesh, app
 
 

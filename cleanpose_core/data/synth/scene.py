@@ -142,6 +142,8 @@ class SceneOptions:
             procedural category objects: each object is one of them, drawn uniformly,
             in its own geometry and size (colours from the instance seed); empty =
             the procedural library. Distractors stay procedural.
+        can_ends: 'lid' or 'varied': which ends of procedural cans are metal-coloured
+            (see generators._can).
     """
 
     split: str = 'train'
@@ -151,6 +153,7 @@ class SceneOptions:
     max_distractors: int = 3
     instances_per_category: int = 1000
     meshes: tuple = ()
+    can_ends: str = 'lid'
 
 
 # Pre-rotations (canonical -> table) of the non-upright poses, settled afterwards.
@@ -329,7 +332,7 @@ def make_scene(options: SceneOptions, rng: np.random.Generator) -> SceneSpec:
         else:
             cat = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
             shape = make_shape(cat, seeds.start + int(rng.integers(
-                options.instances_per_category)))
+                options.instances_per_category)), options.can_ends)
         todo.append((shape, rest_rotation(shape, rng.random() >= p_lying, rng)))
     for _ in range(n_dis):
         shape = make_distractor(seeds.start + int(rng.integers(options.instances_per_category)))

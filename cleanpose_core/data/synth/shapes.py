@@ -40,7 +40,7 @@ from cleanpose_core.data.synth.primitives import (
     normalise_to_unit_diagonal, TriMesh, vertex_normals)
 
 __all__ = ['Appearance', 'ShapeInstance', 'make_shape', 'make_distractor', 'instance_seed_range',
-           'SCALE_RANGES', 'TEST_SEED_OFFSET', 'SEED_RANGE', 'specular_range']
+           'SCALE_RANGES', 'TEST_SEED_OFFSET', 'SEED_RANGE', 'specular_range', 'CAN_ENDS']
 
 # Metric bounding-box diagonal per category, metres (real-world ranges).
 SCALE_RANGES = {
@@ -120,23 +120,31 @@ def _finish(category: str, class_id: int, seed: int, mesh: TriMesh, app: Appeara
                          vertex_normals=vertex_normals(unit))
 
 
+CAN_ENDS = ('lid', 'varied')
+
+
 @functools.lru_cache(maxsize=512)
-def make_shape(category: str, seed: int) -> ShapeInstance:
+def make_shape(category: str, seed: int, can_ends: str = 'lid') -> ShapeInstance:
     """Build (and cache) the instance ``seed`` of a category.
 
     Args:
         category: one of CATEGORIES.
         seed: instance seed >= 0; the same seed always gives the same instance.
+        can_ends: cans only: 'lid' (metal-coloured lid) or 'varied' (both ends, the lid
+            or neither; see generators._can).
 
     Raises:
-        ValueError: for an unknown category or a negative seed.
+        ValueError: for an unknown category or can_ends, or a negative seed.
     """
     if category not in GENERATORS:
         raise ValueError(f'unknown category {category!r}; expected one of {", ".join(CATEGORIES)}')
     if int(seed) < 0:
         raise ValueError(f'instance seed must be >= 0; got {seed}')
+    if can_ends not in CAN_ENDS:
+        raise ValueError(f'can_ends must be one of {", ".join(CAN_ENDS)}; got {can_ends!r}')
     rng = np.random.default_rng([category_id(category), int(seed)])
-    mesh, app = GENERATORS[category](rng)
+    extra = {'ends': can_ends} if category == 'can' else {}
+    mesh, app = GENERATORS[category](rng, **extra)
     return _finish(category, category_id(category), int(seed), mesh, app, rng)
 
 

@@ -128,3 +128,24 @@ def test_bad_shape_arguments():
         make_shape('cup', 0)
     with pytest.raises(ValueError, match='instance seed must be >= 0; got -1'):
         make_shape('mug', -1)
+
+
+def test_varied_can_ends_change_colours_only():
+    """'varied' cans keep the 'lid' geometry and body colour; over 60 seeds all three end
+    patterns occur: both ends metal, the lid only (as 'lid'), no metal end."""
+    kinds = set()
+    for seed in range(1_000_000, 1_000_060):
+        lid, varied = make_shape('can', seed), make_shape('can', seed, 'varied')
+        np.testing.assert_array_equal(varied.mesh.vertices, lid.mesh.vertices)
+        np.testing.assert_array_equal(varied.mesh.faces, lid.mesh.faces)
+        np.testing.assert_array_equal(varied.appearance.part_colours[0],
+                                      lid.appearance.part_colours[0])
+        y = varied.mesh.vertices[varied.mesh.faces][:, :, 1].max(axis=1)
+        bottom_metal = (varied.mesh.parts[y < y.min() + 0.01] == PART_TRIM).all()
+        lid_metal = not np.allclose(varied.appearance.part_colours[PART_TRIM],
+                                    varied.appearance.part_colours[0])
+        kinds.add((bool(bottom_metal), lid_metal))
+        assert (varied.mesh.parts[y < y.min() + 0.01] != PART_TRIM).all() or bottom_metal
+    assert kinds == {(True, True), (False, True), (False, False)}
+    with pytest.raises(ValueError, match='can_ends'):
+        make_shape('can', 1, 'painted')
