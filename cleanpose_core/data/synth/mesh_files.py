@@ -258,8 +258,9 @@ def _canonical(entry: MeshEntry) -> tuple:
 
 @functools.lru_cache(maxsize=512)
 def mesh_shape(entry: MeshEntry, seed: int) -> ShapeInstance:
-    """The ShapeInstance of a manifest entry: its own geometry and real size; ``seed``
-    draws the colours (the category's palette) and the gloss.
+    """Return the ShapeInstance of a manifest entry, in its own geometry and real size.
+
+    ``seed`` draws the colours (the category's palette) and the gloss only.
 
     Raises:
         DataError: the file is no longer a valid mesh.
