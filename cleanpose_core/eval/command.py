@@ -128,7 +128,7 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         show_progress: tqdm bar.
         model_overrides: inference settings for the network (see split_overrides).
         priors: the pipeline settings whose table priors the network's boxes get
-            (upright_snap, footprint_yaw, table_contact, top_trim; see
+            (upright_snap, footprint_yaw, table_contact, top_trim, right_side_up; see
             geometry.resting.apply_box_priors); None = the pipeline defaults.
 
     Raises:
@@ -149,7 +149,8 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         predict = network_predictor(net, dev, seed=seed, priors=priors)
         info.update(weights=str(path), device=str(dev), box_grow=net.cfg.box_grow,
                     upright_snap=priors.upright_snap, footprint_yaw=priors.footprint_yaw,
-                    table_contact=priors.table_contact, top_trim=priors.top_trim)
+                    table_contact=priors.table_contact, top_trim=priors.top_trim,
+                    right_side_up=list(priors.right_side_up))
     elif method == 'baseline':
         predict = baseline_predictor(seed=seed)
         info.update(weights=None)
@@ -184,15 +185,17 @@ def run(args: argparse.Namespace) -> int:
     wrong = [o for o in rest if not o.startswith(('pipeline.upright_snap=',
                                                   'pipeline.footprint_yaw=',
                                                   'pipeline.table_contact=',
-                                                  'pipeline.top_trim='))]
+                                                  'pipeline.top_trim=',
+                                                  'pipeline.right_side_up='))]
     if wrong:
         raise ConfigError(f'pipeline.KEY=VALUE settings other than pipeline.upright_snap, '
-                          f'pipeline.footprint_yaw, pipeline.table_contact and '
-                          f'pipeline.top_trim apply to --masks segmenter only; got {wrong}')
+                          f'pipeline.footprint_yaw, pipeline.table_contact, '
+                          f'pipeline.top_trim and pipeline.right_side_up apply to --masks '
+                          f'segmenter only; got {wrong}')
     if (model_overrides or rest) and args.method != 'network':
         raise ConfigError('model.KEY=VALUE, pipeline.upright_snap, pipeline.footprint_yaw, '
-                          'pipeline.table_contact and pipeline.top_trim apply to --method '
-                          'network only')
+                          'pipeline.table_contact, pipeline.top_trim and '
+                          'pipeline.right_side_up apply to --method network only')
     priors = load_config(None, rest).pipeline
     out = Path(args.out) if args.out else increment_path(Path('runs/eval/exp'))
     summary = evaluate_method(args.data, args.split, args.method, out, weights=args.weights,

@@ -36,7 +36,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from cleanpose_core.categories import CATEGORIES, NUM_CATEGORIES
+from cleanpose_core.categories import CATEGORIES, category_id, NUM_CATEGORIES
 from cleanpose_core.config import PipelineConfig
 from cleanpose_core.data.dataset import gt_batch, gt_results_fields
 from cleanpose_core.data.nocs import FrameRecord, NocsSplit
@@ -334,7 +334,7 @@ def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
         seed: seed of the per-frame point sampling.
         priors: the pipeline's table priors to apply, as the pipeline does
             (geometry.resting.apply_box_priors with its upright_snap, footprint_yaw,
-            table_contact and top_trim; the table plane fitted around the frame's
+            table_contact, top_trim and right_side_up; the table plane fitted around the frame's
             labelled masks); None or upright_snap 0 = none.
     """
     cfg = net.cfg
@@ -356,7 +356,8 @@ def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
             R, t, scales, sizes = apply_box_priors(
                 R, t, scales, sizes, batch.inputs.points.double().cpu().numpy(),
                 record.class_ids[idx], plane, priors.upright_snap, priors.footprint_yaw,
-                priors.table_contact, priors.top_trim)
+                priors.table_contact, priors.top_trim,
+                [category_id(c) for c in priors.right_side_up])
         return make_prediction(record.class_ids[idx], np.ones(len(idx)), R, t, scales, sizes,
                                record.bboxes[idx], batch.skipped, gt_index=idx)
 

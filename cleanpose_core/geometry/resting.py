@@ -53,7 +53,7 @@ from cleanpose_core.geometry.camera import backproject_pixels
 from cleanpose_core.geometry.plane import fit_table_plane, Plane, plane_basis
 
 __all__ = ['fit_frame_plane', 'apply_resting_priors', 'snap_up_axis', 'align_footprint_yaw',
-           'seat_on_table', 'trim_top_to_points', 'apply_box_priors',
+           'seat_on_table', 'trim_top_to_points', 'apply_box_priors', 'right_side_up',
            'rotation_between', 'BOXY_CATEGORY_IDS']
 
 # Categories whose footprint on the table is a rectangle along their X and Z axes
@@ -201,21 +201,51 @@ def align_footprint_yaw(R_cam_obj: np.ndarray, points: np.ndarray, category_ids:
     return R
 
 
+def right_side_up(R_cam_obj: np.ndarray, category_ids: Sequence[int], normal: np.ndarray,
+                  flip_ids: Sequence[int]) -> np.ndarray:
+    """Turn upside-down upright objects of the given categories right side up.
+
+    An object of a category in ``flip_ids`` whose Y axis lies on the table normal but
+    points into the table (as snap_up_axis leaves an upside-down object) is turned half
+    a turn about its X axis: Y and Z change sign, the box and its centre stay. For users
+    whose objects of those categories always stand (drink cans, bottles): the network
+    tells a can's top from its bottom mostly by colour (see the README).
+
+    Args:
+        R_cam_obj: (N, 3, 3) rotations, object -> camera.
+        category_ids: (N,) NOCS class ids.
+        normal: (3,) unit table normal, pointing away from the table.
+        flip_ids: NOCS class ids to put right side up; empty = none.
+
+    Returns:
+        (N, 3, 3) rotations (a new array).
+    """
+    R = np.array(R_cam_obj, dtype=np.float64).reshape(-1, 3, 3)
+    if not len(flip_ids) or len(R) == 0:
+        return R
+    up = R[:, :, 1] @ np.asarray(normal, np.float64)
+    flip = (up <= -_UPRIGHT_COS) & np.isin(np.asarray(category_ids), list(flip_ids))
+    R[flip] = R[flip] @ np.diag([1.0, -1.0, -1.0])
+    return R
+
+
 def apply_resting_priors(R_cam_obj: np.ndarray, points: np.ndarray, category_ids: np.ndarray,
                          plane: Optional[Plane], upright_snap: float,
-                         footprint_yaw: float) -> np.ndarray:
+                         footprint_yaw: float, right_side_up_ids: Sequence[int] = ()
+                         ) -> np.ndarray:
     """The upright prior, then the footprint yaw of the objects it stood up.
 
     What the pipeline and the ground-truth-mask evaluation both apply to the network's
-    rotations (pipeline.upright_snap, pipeline.footprint_yaw).
+    rotations (pipeline.upright_snap, pipeline.footprint_yaw, pipeline.right_side_up).
 
     Args:
         R_cam_obj: (N, 3, 3) rotations, object -> camera.
         points: (N, M, 3) observed points of each object, camera frame.
         category_ids: (N,) NOCS class ids.
         plane: the frame's table plane (fit_frame_plane); None leaves R as it is.
-        upright_snap: snap_up_axis's max_deg; 0 = neither step.
+        upright_snap: snap_up_axis's max_deg; 0 = no step at all.
         footprint_yaw: align_footprint_yaw's max_deg; 0 = no footprint step.
+        right_side_up_ids: class ids that right_side_up turns; empty = none.
 
     Returns:
         (N, 3, 3) rotations.
@@ -223,6 +253,7 @@ def apply_resting_priors(R_cam_obj: np.ndarray, points: np.ndarray, category_ids
     if plane is None or upright_snap <= 0:
         return R_cam_obj
     R = snap_up_axis(R_cam_obj, plane.normal, upright_snap)
+    R = right_side_up(R, category_ids, plane.normal, right_side_up_ids)
     return align_footprint_yaw(R, points, category_ids, plane.normal, footprint_yaw)
 
 
@@ -319,10 +350,11 @@ def trim_top_to_points(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.
 def apply_box_priors(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarray,
                      sizes: np.ndarray, points: np.ndarray, category_ids: Sequence[int],
                      plane: Optional[Plane], upright_snap: float, footprint_yaw: float,
-                     table_contact: float, top_trim: float) -> tuple:
+                     table_contact: float, top_trim: float,
+                     right_side_up_ids: Sequence[int] = ()) -> tuple:
     """All the pipeline's table priors, in their order: rotations, then box extents.
 
-    apply_resting_priors (upright_snap, footprint_yaw), then seat_on_table
+    apply_resting_priors (upright_snap, right_side_up_ids, footprint_yaw), then seat_on_table
     (table_contact), then trim_top_to_points (top_trim); the pipeline and the
     ground-truth-mask evaluation both call this, so they cannot drift apart.
 
@@ -332,13 +364,14 @@ def apply_box_priors(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.nd
         category_ids: (N,) NOCS class ids.
         plane: the frame's table plane; None changes nothing.
         upright_snap, footprint_yaw, table_contact, top_trim: the pipeline settings.
+        right_side_up_ids: class ids of pipeline.right_side_up.
 
     Returns:
         (R_cam_obj, t_cam_obj, scales, sizes); t_cam_obj, scales and sizes are new
         float64 arrays.
     """
     R = apply_resting_priors(R_cam_obj, points, category_ids, plane, upright_snap,
-                             footprint_yaw)
+                             footprint_yaw, right_side_up_ids)
     t, scales, sizes = seat_on_table(R, t_cam_obj, scales, sizes, plane, table_contact)
     t, scales, sizes = trim_top_to_points(R, t, scales, sizes, points, plane, top_trim)
     return R, t, scales, sizes

@@ -354,7 +354,7 @@ class PosePipeline:
             R, t, scales, sizes = apply_box_priors(
                 R, t, scales, sizes, inp.points.double().cpu().numpy(), cat_ids, plane,
                 self.cfg.upright_snap, self.cfg.footprint_yaw, self.cfg.table_contact,
-                self.cfg.top_trim)
+                self.cfg.top_trim, [category_id(c) for c in self.cfg.right_side_up])
         else:
             R, t = np.zeros((0, 3, 3)), np.zeros((0, 3))
             scales, sizes, residual = np.zeros(0), np.zeros((0, 3)), None

@@ -67,9 +67,10 @@ def test_pose_yaml_holds_the_defaults():
 def test_values_round_trip():
     params = params_from_values({'min_score': 0.5, 'class_map': ['cup:mug', 'wine glass:bottle'],
                                  'categories': ['mug', 'bowl'], 'tf_prefix': 'objects/',
-                                 'publish_debug_image': True})
+                                 'publish_debug_image': True, 'right_side_up': ['can']})
     assert params.pipeline.class_map == {'cup': 'mug', 'wine glass': 'bottle'}
     assert params.pipeline.categories == ('mug', 'bowl')
+    assert params.pipeline.right_side_up == ('can',)
     assert params.node.tf_prefix == 'objects/' and params.node.publish_debug_image
     assert params_from_values(params_to_values(params)) == params
 
@@ -108,6 +109,8 @@ def test_namespaced_node_key(tmp_path):
      r'class_map is an empty list, which ROS cannot type; leave the key out'),
     ('cleanpose_pose_node:\n  ros__parameters:\n    categories: [mug, spoon]\n',
      r"pipeline.categories has unknown \['spoon'\]"),
+    ('cleanpose_pose_node:\n  ros__parameters:\n    right_side_up: [can, spoon]\n',
+     r"pipeline.right_side_up has unknown \['spoon'\]"),
     ('cleanpose_pose_node:\n  ros__parameters:\n    device: gpu\n',
      r"pipeline.device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got 'gpu'"),
     ('cleanpose_pose_node:\n  ros__parameters:\n    track: 1\n',
@@ -121,9 +124,9 @@ def test_namespaced_node_key(tmp_path):
     ('cleanpose_pose_node:\n  min_score: 0.5\n', r'must hold a ros__parameters mapping'),
     ('[1, 2]\n', r'must map node names to ros__parameters'),
     ('a: [\n', r'is not valid YAML'),
-], ids=['int_for_double', 'unknown', 'range', 'step', 'empty_list', 'category', 'device',
-        'bool', 'tf_prefix', 'class_map', 'no_block', 'no_ros_parameters', 'not_mapping',
-        'bad_yaml'])
+], ids=['int_for_double', 'unknown', 'range', 'step', 'empty_list', 'category', 'right_side_up',
+        'device', 'bool', 'tf_prefix', 'class_map', 'no_block', 'no_ros_parameters',
+        'not_mapping', 'bad_yaml'])
 def test_params_file_errors(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match):
         load_params_file(_write(tmp_path, text))

@@ -21,7 +21,8 @@ import pytest
 
 from cleanpose_core.geometry.plane import Plane
 from cleanpose_core.geometry.resting import (
-    align_footprint_yaw, rotation_between, seat_on_table, snap_up_axis, trim_top_to_points)
+    align_footprint_yaw, right_side_up, rotation_between, seat_on_table, snap_up_axis,
+    trim_top_to_points)
 
 NORMAL = np.array([0.0, -0.8, -0.6])          # a table seen from above, toward the camera
 
@@ -203,3 +204,19 @@ def test_trim_top_lowers_upright_tops_onto_the_highest_point_only():
                                         trim)
         np.testing.assert_allclose(t3, t[:1])
         np.testing.assert_allclose(s3[:, None] * z3, ext[None])
+
+
+def test_right_side_up_turns_only_upside_down_objects_of_the_listed_categories():
+    upright, upside_down = _standing(20, 0), _standing(20, 0, upside_down=True)
+    tipped = _standing(20, 30)
+    R = np.stack([upside_down, upside_down, upright, tipped, upside_down])
+    cats = np.array([4, 1, 4, 4, 2])                     # can, bottle, can, can, bowl
+    out = right_side_up(R, cats, NORMAL, [4, 1])
+    for k in (0, 1):                                      # listed and upside down: turned
+        assert out[k][:, 1] @ NORMAL == pytest.approx(1.0)
+        np.testing.assert_allclose(out[k][:, 0], R[k][:, 0])        # X axis kept
+        np.testing.assert_allclose(out[k] @ out[k].T, np.eye(3), atol=1e-12)
+        assert np.linalg.det(out[k]) == pytest.approx(1.0)
+    for k in (2, 3, 4):                                   # right side up, tipped, unlisted
+        np.testing.assert_array_equal(out[k], R[k])
+    np.testing.assert_array_equal(right_side_up(R, cats, NORMAL, []), R)
