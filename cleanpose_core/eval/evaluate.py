@@ -36,7 +36,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from cleanpose_core.categories import CATEGORIES, category_id, NUM_CATEGORIES
+from cleanpose_core.categories import CATEGORIES, NUM_CATEGORIES
 from cleanpose_core.config import PipelineConfig
 from cleanpose_core.data.dataset import gt_batch, gt_results_fields
 from cleanpose_core.data.nocs import FrameRecord, NocsSplit
@@ -355,9 +355,7 @@ def network_predictor(net: torch.nn.Module, device: str | torch.device = 'cpu',
             plane = fit_frame_plane(record.depth, record.K, masks, np.random.default_rng(seed))
             R, t, scales, sizes = apply_box_priors(
                 R, t, scales, sizes, batch.inputs.points.double().cpu().numpy(),
-                record.class_ids[idx], plane, priors.upright_snap, priors.footprint_yaw,
-                priors.table_contact, priors.top_trim,
-                [category_id(c) for c in priors.right_side_up])
+                record.class_ids[idx], plane, priors)
         return make_prediction(record.class_ids[idx], np.ones(len(idx)), R, t, scales, sizes,
                                record.bboxes[idx], batch.skipped, gt_index=idx)
 

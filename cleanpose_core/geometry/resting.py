@@ -49,6 +49,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from cleanpose_core.categories import category_id
+from cleanpose_core.config import PipelineConfig
 from cleanpose_core.geometry.camera import backproject_pixels
 from cleanpose_core.geometry.plane import fit_table_plane, Plane, plane_basis
 
@@ -349,29 +351,28 @@ def trim_top_to_points(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.
 
 def apply_box_priors(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarray,
                      sizes: np.ndarray, points: np.ndarray, category_ids: Sequence[int],
-                     plane: Optional[Plane], upright_snap: float, footprint_yaw: float,
-                     table_contact: float, top_trim: float,
-                     right_side_up_ids: Sequence[int] = ()) -> tuple:
+                     plane: Optional[Plane], priors: PipelineConfig) -> tuple:
     """All the pipeline's table priors, in their order: rotations, then box extents.
 
-    apply_resting_priors (upright_snap, right_side_up_ids, footprint_yaw), then seat_on_table
+    apply_resting_priors (upright_snap, right_side_up, footprint_yaw), then seat_on_table
     (table_contact), then trim_top_to_points (top_trim); the pipeline and the
-    ground-truth-mask evaluation both call this, so they cannot drift apart.
+    ground-truth-mask evaluation both call this with their PipelineConfig, so they
+    cannot drift apart.
 
     Args:
         R_cam_obj, t_cam_obj, scales, sizes: N predicted boxes (see seat_on_table).
         points: (N, M, 3) each object's observed points, camera frame, metres.
         category_ids: (N,) NOCS class ids.
         plane: the frame's table plane; None changes nothing.
-        upright_snap, footprint_yaw, table_contact, top_trim: the pipeline settings.
-        right_side_up_ids: class ids of pipeline.right_side_up.
+        priors: the pipeline settings named above.
 
     Returns:
         (R_cam_obj, t_cam_obj, scales, sizes); t_cam_obj, scales and sizes are new
         float64 arrays.
     """
-    R = apply_resting_priors(R_cam_obj, points, category_ids, plane, upright_snap,
-                             footprint_yaw, right_side_up_ids)
-    t, scales, sizes = seat_on_table(R, t_cam_obj, scales, sizes, plane, table_contact)
-    t, scales, sizes = trim_top_to_points(R, t, scales, sizes, points, plane, top_trim)
+    R = apply_resting_priors(R_cam_obj, points, category_ids, plane, priors.upright_snap,
+                             priors.footprint_yaw,
+                             [category_id(c) for c in priors.right_side_up])
+    t, scales, sizes = seat_on_table(R, t_cam_obj, scales, sizes, plane, priors.table_contact)
+    t, scales, sizes = trim_top_to_points(R, t, scales, sizes, points, plane, priors.top_trim)
     return R, t, scales, sizes

@@ -353,8 +353,7 @@ class PosePipeline:
                     out.fit_residual.double().cpu().numpy()
             R, t, scales, sizes = apply_box_priors(
                 R, t, scales, sizes, inp.points.double().cpu().numpy(), cat_ids, plane,
-                self.cfg.upright_snap, self.cfg.footprint_yaw, self.cfg.table_contact,
-                self.cfg.top_trim, [category_id(c) for c in self.cfg.right_side_up])
+                self.cfg)
         else:
             R, t = np.zeros((0, 3, 3)), np.zeros((0, 3))
             scales, sizes, residual = np.zeros(0), np.zeros((0, 3)), None
