@@ -276,14 +276,11 @@ class PipelineConfig:
         if self.segmenter_imgsz % 32:
             raise ConfigError('pipeline.segmenter_imgsz must be a multiple of 32; '
                               f'got {self.segmenter_imgsz}')
-        unknown = [c for c in self.categories if c not in CATEGORIES]
-        if unknown:
-            raise ConfigError(f'pipeline.categories has unknown {unknown}; '
-                              f'expected a subset of {list(CATEGORIES)}')
-        unknown = [c for c in self.right_side_up if c not in CATEGORIES]
-        if unknown:
-            raise ConfigError(f'pipeline.right_side_up has unknown {unknown}; '
-                              f'expected a subset of {list(CATEGORIES)}')
+        for key in ('categories', 'right_side_up'):
+            unknown = [c for c in getattr(self, key) if c not in CATEGORIES]
+            if unknown:
+                raise ConfigError(f'pipeline.{key} has unknown {unknown}; '
+                                  f'expected a subset of {list(CATEGORIES)}')
         bad = {k: v for k, v in self.class_map.items() if v not in CATEGORIES}
         if bad:
             raise ConfigError(f'pipeline.class_map maps to unknown categories {bad}; '

@@ -47,13 +47,12 @@ import struct
 from typing import Optional
 
 import numpy as np
-from scipy.spatial import ConvexHull
 
 from cleanpose_core.categories import CATEGORIES, category_id
 from cleanpose_core.data.synth.appearance import random_appearance, uniform
 from cleanpose_core.data.synth.primitives import (
     normalise_to_unit_diagonal, PART_BODY, PART_HANDLE, TriMesh, vertex_normals)
-from cleanpose_core.data.synth.shapes import ShapeInstance, specular_range
+from cleanpose_core.data.synth.shapes import hull_normals, ShapeInstance, specular_range
 from cleanpose_core.errors import ConfigError, DataError
 
 __all__ = ['MeshEntry', 'read_mesh', 'read_manifest', 'mesh_shape', 'MAX_MESH_BYTES',
@@ -273,11 +272,8 @@ def mesh_shape(entry: MeshEntry, seed: int) -> ShapeInstance:
     lo, hi = specular_range(entry.category)
     app = dataclasses.replace(app, specular=uniform(rng, lo, hi),
                               shininess=uniform(rng, 8.0, 80.0))
-    hull = ConvexHull(unit.vertices)
-    normals = hull.equations[:, :3] / np.linalg.norm(hull.equations[:, :3], axis=1,
-                                                     keepdims=True)
     name = Path(entry.path).stem
     return ShapeInstance(category=entry.category, class_id=class_id, seed=int(seed),
                          mesh=unit, size=size, scale=scale, appearance=app,
-                         hull_normals=normals, model_id=f'{entry.category}_{name}',
+                         hull_normals=hull_normals(unit), model_id=f'{entry.category}_{name}',
                          vertex_normals=vertex_normals(unit))

@@ -40,7 +40,7 @@ from cleanpose_core.data.synth.primitives import (
     normalise_to_unit_diagonal, TriMesh, vertex_normals)
 
 __all__ = ['Appearance', 'ShapeInstance', 'make_shape', 'make_distractor', 'instance_seed_range',
-           'SCALE_RANGES', 'TEST_SEED_OFFSET', 'SEED_RANGE', 'specular_range', 'CAN_ENDS']
+           'SCALE_RANGES', 'TEST_SEED_OFFSET', 'SEED_RANGE', 'specular_range', 'hull_normals', 'CAN_ENDS']
 
 # Metric bounding-box diagonal per category, metres (real-world ranges).
 SCALE_RANGES = {
@@ -57,6 +57,13 @@ _SPECULAR = {'bottle': (0.1, 0.6), 'bowl': (0.05, 0.5), 'camera': (0.0, 0.3),
 def specular_range(category: str) -> tuple:
     """(lo, hi) of the Blinn-Phong highlight strength drawn for a category."""
     return _SPECULAR.get(category, (0.0, 0.2))
+
+
+def hull_normals(mesh: TriMesh) -> np.ndarray:
+    """(H, 3) outward unit normals of the facets of a mesh's convex hull."""
+    hull = ConvexHull(mesh.vertices)
+    return hull.equations[:, :3] / np.linalg.norm(hull.equations[:, :3], axis=1,
+                                                  keepdims=True)
 
 
 def instance_seed_range(split: str) -> range:
@@ -111,12 +118,9 @@ def _finish(category: str, class_id: int, seed: int, mesh: TriMesh, app: Appeara
     lo_s, hi_s = specular_range(category)
     app = dataclasses.replace(app, specular=uniform(gloss, lo_s, hi_s),
                               shininess=uniform(gloss, 8.0, 80.0))
-    hull = ConvexHull(unit.vertices)
-    normals = hull.equations[:, :3] / np.linalg.norm(hull.equations[:, :3], axis=1,
-                                                     keepdims=True)
     return ShapeInstance(category=category, class_id=class_id, seed=seed, mesh=unit,
                          size=size, scale=uniform(rng, lo, hi), appearance=app,
-                         hull_normals=normals, model_id=f'{category}_{seed}',
+                         hull_normals=hull_normals(unit), model_id=f'{category}_{seed}',
                          vertex_normals=vertex_normals(unit))
 
 
