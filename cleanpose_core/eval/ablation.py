@@ -18,13 +18,19 @@ Every variant trains with the same config, budget and seeds; each run's last wei
 (not the best: periodic evaluation is off, so nothing is selected on the test split)
 are scored with ground-truth masks on the same frames, next to the non-learned
 geometric reference. Writes OUT/summary.json and OUT/ablation.md (mean ± std over
-seeds, the budget stated); runs go to OUT/runs/<variant>-s<seed>, evaluations to
-OUT/eval/. Finished runs are reused and interrupted ones resumed, so the command can be
-restarted.
+seeds, the budget stated); runs go to OUT/runs/<variant>-s<seed> (or --runs DIR),
+evaluations to OUT/eval/. Finished runs are reused and interrupted ones resumed, so the
+command can be restarted. The boxes are scored as `cleanpose eval` scores them: with the
+config's pipeline table priors (pipeline.upright_snap, footprint_yaw, table_contact,
+top_trim, right_side_up) and its model.box_grow; pipeline.upright_snap=0
+model.box_grow=0 scores the networks' own boxes (with --runs pointing at finished runs,
+nothing trains again).
 
 Examples:
   cleanpose ablation --data data/synth --out runs/ablation --epochs 4 --seeds 0 1
   cleanpose ablation -c config/model/small.yaml --data data/synth --out runs/abl --max-frames 100
+  cleanpose ablation --data data/synth --out runs/ablation_raw --runs runs/ablation/runs \
+      --epochs 4 pipeline.upright_snap=0 model.box_grow=0 --seeds 0 1
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ import torch
 from cleanpose_core.categories import CATEGORIES
 from cleanpose_core.config import CleanPoseConfig, config_to_dict, load_config
 from cleanpose_core.errors import ConfigError
-from cleanpose_core.eval.command import evaluate_method
+from cleanpose_core.eval.command import evaluate_method, INFERENCE_MODEL_KEYS
 from cleanpose_core.eval.evaluate import METRIC_KEYS
 from cleanpose_core.fileio import atomic_write_json
 
@@ -69,6 +75,7 @@ VARIANTS = (Variant('baseline', False, False), Variant('+front-door', True, Fals
 REFERENCE = 'geometric reference'
 _LABELS = {'iou25': 'IoU25', 'iou50': 'IoU50', 'iou75': 'IoU75', '5deg2cm': '5°2cm',
            '5deg5cm': '5°5cm', '10deg2cm': '10°2cm', '10deg5cm': '10°5cm'}
+_PRIOR_KEYS = ('upright_snap', 'footprint_yaw', 'table_contact', 'top_trim', 'right_side_up')
 
 
 def _run_name(variant: Variant, seed: int) -> str:
@@ -96,6 +103,10 @@ def _train_or_reuse(cfg: CleanPoseConfig, run_dir: Path) -> dict:
     lines = [json.loads(x) for x in (run_dir / 'metrics.jsonl').read_text().splitlines()
              if x.strip()]
     epochs = [x for x in lines if x.get('type') == 'train']
+    done = max((x['epoch'] for x in epochs), default=0)
+    if done != cfg.train.epochs:
+        raise ConfigError(f'{run_dir} trained {done} epochs; this ablation asks for '
+                          f'{cfg.train.epochs} (another --runs folder or --epochs?)')
     return {'steps': epochs[-1]['step'] if epochs else 0,
             'train_seconds': round(sum(x.get('seconds', 0.0) for x in epochs), 1),
             'instances_per_epoch': epochs[0]['instances'] if epochs else 0,
@@ -110,7 +121,7 @@ def _mean_std(rows: Sequence[dict], keys: Sequence[str]) -> tuple[dict, dict]:
 
 def run_ablation(base: CleanPoseConfig, out: Path, epochs: int, seeds: Sequence[int],
                  split: str = 'test', max_frames: int = 0,
-                 variants: Sequence[Variant] = VARIANTS) -> dict:
+                 variants: Sequence[Variant] = VARIANTS, runs: Optional[Path] = None) -> dict:
     """Train every variant with every seed, score them and the reference; write the table.
 
     Args:
@@ -121,11 +132,15 @@ def run_ablation(base: CleanPoseConfig, out: Path, epochs: int, seeds: Sequence[
         split: split scored (ground-truth masks).
         max_frames: frames scored, spread evenly; 0 = all.
         variants: the rows to train.
+        runs: folder of the training runs; None = OUT/runs.
 
     Returns:
         The summary.json content.
     """
     out = Path(out)
+    runs = out / 'runs' if runs is None else Path(runs)
+    inference = {k: getattr(base.model, k) for k in INFERENCE_MODEL_KEYS}
+    priors = base.pipeline
     device = 'cuda' if base.train.device == 'auto' and torch.cuda.is_available() \
         else base.train.device
     rows: dict = {}
@@ -136,10 +151,11 @@ def run_ablation(base: CleanPoseConfig, out: Path, epochs: int, seeds: Sequence[
             name = _run_name(variant, seed)
             cfg = _variant_config(base, variant, seed, epochs)
             log.info('ablation: %s (seed %d)', variant.name, seed)
-            trained = _train_or_reuse(cfg, out / 'runs' / name)
+            trained = _train_or_reuse(cfg, runs / name)
             summary = evaluate_method(base.data.root, split, 'network', out / 'eval' / name,
                                       weights=trained['weights'], device=base.train.device,
-                                      max_frames=max_frames)
+                                      max_frames=max_frames, model_overrides=inference,
+                                      priors=priors)
             per_seed[str(seed)] = {'metrics': summary.metrics,
                                    'per_category': summary.per_category,
                                    'frames': summary.frames, 'instances': summary.instances,
@@ -167,6 +183,8 @@ def run_ablation(base: CleanPoseConfig, out: Path, epochs: int, seeds: Sequence[
                    'machine': f'{platform.system()} {platform.machine()}',
                    'wall_seconds': round(time.time() - started, 1)},
         'model': config_to_dict(base.model),
+        'scoring': {**inference, **{k: getattr(priors, k) for k in _PRIOR_KEYS},
+                    'right_side_up': list(priors.right_side_up)},
         'variants': rows,
         'reference': {'metrics': ref.metrics, 'per_category': ref.per_category,
                       'skipped': ref.skipped},
@@ -180,6 +198,17 @@ def run_ablation(base: CleanPoseConfig, out: Path, epochs: int, seeds: Sequence[
 
 def _cell(mean: float, std: Optional[float]) -> str:
     return f'{mean:.1f}' if std is None else f'{mean:.1f} ± {std:.1f}'
+
+
+def _scoring_text(scoring: dict) -> str:
+    if not scoring:
+        return 'the settings of their weights'
+    growth = f'model.box_grow={scoring.get("box_grow", 0):g}'
+    if scoring.get('upright_snap', 0) <= 0:
+        return f'no table priors (pipeline.upright_snap=0), {growth}'
+    priors = ', '.join(f'{k}={scoring[k]}' if k == 'right_side_up' else f'{k}={scoring[k]:g}'
+                       for k in _PRIOR_KEYS if k in scoring)
+    return f'the table priors ({priors}) and {growth}'
 
 
 def ablation_table(summary: dict) -> str:
@@ -196,7 +225,8 @@ def ablation_table(summary: dict) -> str:
              f'Budget per run: {b["epochs"]} epochs = {b["steps_per_run"]} steps of '
              f'{b["batch_size"]} instances ({b["instances_per_epoch"]} instances per epoch) '
              f'on {b["device"]} ({b["cpu_threads"]} CPU threads, {b["machine"]}); '
-             f'whole ablation {b["wall_seconds"] / 60:.0f} min.', '',
+             f'whole ablation {b["wall_seconds"] / 60:.0f} min.',
+             f'Network boxes scored with {_scoring_text(summary.get("scoring", {}))}.', '',
              '| variant | front-door | distillation | '
              + ' | '.join(_LABELS[k] for k in METRIC_KEYS) + ' |',
              '|---|---|---|' + '---|' * len(METRIC_KEYS)]
@@ -233,6 +263,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='training seeds (default 0 1); put key=value overrides before '
                         'this option')
     parser.add_argument('--split', default='test', help='split scored (default test)')
+    parser.add_argument('--runs', default=None,
+                        help='folder of the training runs (default OUT/runs); finished runs '
+                        'are reused, e.g. to score them again with other pipeline settings')
     parser.add_argument('--max-frames', type=int, default=0,
                         help='score at most N frames spread over the split (default all)')
     parser.add_argument('overrides', nargs='*', help='key=value config overrides')
@@ -246,6 +279,7 @@ def run(args: argparse.Namespace) -> int:
     if epochs < 1 or args.max_frames < 0 or not args.seeds:
         raise ConfigError(f'need --epochs >= 1, --max-frames >= 0 and at least one seed; got '
                           f'{epochs}, {args.max_frames}, {args.seeds}')
-    run_ablation(cfg, Path(args.out), epochs, args.seeds, args.split, args.max_frames)
+    run_ablation(cfg, Path(args.out), epochs, args.seeds, args.split, args.max_frames,
+                 runs=Path(args.runs) if args.runs else None)
     sys.stdout.write(f'results saved to {args.out} (ablation.md, summary.json)\n')
     return 0

@@ -16,12 +16,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from conftest import make_tiny_dataset, TINY_MODEL
 import pytest
 
 from cleanpose_core.config import load_config
+from cleanpose_core.errors import ConfigError
 from cleanpose_core.eval.ablation import run_ablation, VARIANTS
 from cleanpose_core.eval.evaluate import METRIC_KEYS
 from cleanpose_core.model.teacher import save_teacher, TeacherConfig, TeacherEncoder
@@ -69,3 +71,30 @@ def test_ablation_trains_every_variant_and_writes_the_table(setup):
     assert (out / 'runs' / 'full-s0' / 'weights' / 'last.safetensors').stat().st_mtime_ns \
         == stamp
     assert again['variants']['full']['mean'] == summary['variants']['full']['mean']
+    assert summary['scoring']['upright_snap'] == cfg.pipeline.upright_snap > 0
+    assert 'scored with the table priors (upright_snap=' in table
+
+
+def test_ablation_scores_finished_runs_again_with_other_settings(setup):
+    cfg, root = setup
+    first = root / 'first'
+    run_ablation(cfg, first, epochs=1, seeds=[0], split='test', max_frames=1,
+                 variants=VARIANTS[:1])
+    weights = first / 'runs' / 'baseline-s0' / 'weights' / 'last.safetensors'
+    stamp = weights.stat().st_mtime_ns
+    raw = dataclasses.replace(
+        cfg, pipeline=dataclasses.replace(cfg.pipeline, upright_snap=0.0),
+        model=dataclasses.replace(cfg.model, box_grow=0.0))
+    summary = run_ablation(raw, root / 'raw', epochs=1, seeds=[0], split='test',
+                           max_frames=1, variants=VARIANTS[:1], runs=first / 'runs')
+    assert weights.stat().st_mtime_ns == stamp and not (root / 'raw' / 'runs').exists()
+    assert summary['scoring']['upright_snap'] == 0 and summary['scoring']['box_grow'] == 0
+    assert 'no table priors (pipeline.upright_snap=0), model.box_grow=0' in \
+        (root / 'raw' / 'ablation.md').read_text()
+    info = json.loads((root / 'raw' / 'eval' / 'baseline-s0' / 'summary.json').read_text())
+    assert info['upright_snap'] == 0 and info['box_grow'] == 0
+
+    # Finished runs of another budget are refused, not reported under this one.
+    with pytest.raises(ConfigError, match='trained 1 epochs; this ablation asks for 2'):
+        run_ablation(raw, root / 'raw2', epochs=2, seeds=[0], split='test', max_frames=1,
+                     variants=VARIANTS[:1], runs=first / 'runs')
