@@ -101,8 +101,10 @@ def test_translation_offsets(offset_cm, hits):
     assert curve[m.curves.shift_thresholds_cm >= offset_cm].min() == 100.0
 
 
-@pytest.mark.parametrize('deg,hits5,hits10', [(3.0, 100, 100), (7.0, 0, 100), (12.0, 0, 0)],
-                         ids=['3deg', '7deg', '12deg'])
+# Offsets between the 1-degree thresholds of the AP curve: an error of exactly 3 degrees
+# comes out as 3.0000000000000004 on some machines and fell on either side of that threshold.
+@pytest.mark.parametrize('deg,hits5,hits10', [(3.5, 100, 100), (7.5, 0, 100), (12.5, 0, 0)],
+                         ids=['3.5deg', '7.5deg', '12.5deg'])
 def test_rotation_offsets(deg, hits5, hits10):
     res = [frame([('camera', 0.8, rt(R=rot('x', deg)))], [('camera', rt())])]
     m = compute_nocs_metrics(res)
