@@ -55,6 +55,7 @@ from cleanpose_core.errors import ConfigError
 from cleanpose_core.eval.command import evaluate_method, INFERENCE_MODEL_KEYS
 from cleanpose_core.eval.evaluate import METRIC_KEYS
 from cleanpose_core.fileio import atomic_write_json
+from cleanpose_core.geometry.resting import BOX_PRIOR_KEYS, box_prior_settings
 
 __all__ = ['VARIANTS', 'Variant', 'run_ablation', 'ablation_table', 'add_arguments', 'run']
 
@@ -75,7 +76,6 @@ VARIANTS = (Variant('baseline', False, False), Variant('+front-door', True, Fals
 REFERENCE = 'geometric reference'
 _LABELS = {'iou25': 'IoU25', 'iou50': 'IoU50', 'iou75': 'IoU75', '5deg2cm': '5°2cm',
            '5deg5cm': '5°5cm', '10deg2cm': '10°2cm', '10deg5cm': '10°5cm'}
-_PRIOR_KEYS = ('upright_snap', 'footprint_yaw', 'table_contact', 'top_trim', 'right_side_up')
 
 
 def _run_name(variant: Variant, seed: int) -> str:
@@ -183,8 +183,7 @@ def run_ablation(base: CleanPoseConfig, out: Path, epochs: int, seeds: Sequence[
                    'machine': f'{platform.system()} {platform.machine()}',
                    'wall_seconds': round(time.time() - started, 1)},
         'model': config_to_dict(base.model),
-        'scoring': {**inference, **{k: getattr(priors, k) for k in _PRIOR_KEYS},
-                    'right_side_up': list(priors.right_side_up)},
+        'scoring': {**inference, **box_prior_settings(priors)},
         'variants': rows,
         'reference': {'metrics': ref.metrics, 'per_category': ref.per_category,
                       'skipped': ref.skipped},
@@ -207,7 +206,7 @@ def _scoring_text(scoring: dict) -> str:
     if scoring.get('upright_snap', 0) <= 0:
         return f'no table priors (pipeline.upright_snap=0), {growth}'
     priors = ', '.join(f'{k}={scoring[k]}' if k == 'right_side_up' else f'{k}={scoring[k]:g}'
-                       for k in _PRIOR_KEYS if k in scoring)
+                       for k in BOX_PRIOR_KEYS if k in scoring)
     return f'the table priors ({priors}) and {growth}'
 
 

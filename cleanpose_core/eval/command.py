@@ -42,6 +42,7 @@ from cleanpose_core.data.nocs import NocsSplit
 from cleanpose_core.errors import ConfigError
 from cleanpose_core.eval.baseline import baseline_predictor
 from cleanpose_core.eval.evaluate import EvalSummary, evaluate, network_predictor
+from cleanpose_core.geometry.resting import BOX_PRIOR_KEYS, box_prior_settings
 
 __all__ = ['add_arguments', 'run', 'evaluate_method', 'report_summary', 'split_overrides',
            'apply_model_overrides', 'INFERENCE_MODEL_KEYS']
@@ -148,9 +149,7 @@ def evaluate_method(data: str | Path, split: str, method: str, out_dir: Path | N
         priors = PipelineConfig() if priors is None else priors
         predict = network_predictor(net, dev, seed=seed, priors=priors)
         info.update(weights=str(path), device=str(dev), box_grow=net.cfg.box_grow,
-                    upright_snap=priors.upright_snap, footprint_yaw=priors.footprint_yaw,
-                    table_contact=priors.table_contact, top_trim=priors.top_trim,
-                    right_side_up=list(priors.right_side_up))
+                    **box_prior_settings(priors))
     elif method == 'baseline':
         predict = baseline_predictor(seed=seed)
         info.update(weights=None)
@@ -182,11 +181,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f'--max-frames must be >= 0; got {args.max_frames}')
     model_overrides, rest = split_overrides(getattr(args, 'overrides', []))
     # With ground-truth masks the pipeline's only settings that apply are its priors.
-    wrong = [o for o in rest if not o.startswith(('pipeline.upright_snap=',
-                                                  'pipeline.footprint_yaw=',
-                                                  'pipeline.table_contact=',
-                                                  'pipeline.top_trim=',
-                                                  'pipeline.right_side_up='))]
+    wrong = [o for o in rest
+             if not o.startswith(tuple(f'pipeline.{k}=' for k in BOX_PRIOR_KEYS))]
     if wrong:
         raise ConfigError(f'pipeline.KEY=VALUE settings other than pipeline.upright_snap, '
                           f'pipeline.footprint_yaw, pipeline.table_contact, '

@@ -56,6 +56,7 @@ from cleanpose_core.geometry.plane import fit_table_plane, Plane, plane_basis
 
 __all__ = ['fit_frame_plane', 'apply_resting_priors', 'snap_up_axis', 'align_footprint_yaw',
            'seat_on_table', 'trim_top_to_points', 'apply_box_priors', 'right_side_up',
+           'BOX_PRIOR_KEYS', 'box_prior_settings',
            'rotation_between', 'BOXY_CATEGORY_IDS']
 
 # Categories whose footprint on the table is a rectangle along their X and Z axes
@@ -347,6 +348,17 @@ def trim_top_to_points(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.
             scales[i] = np.linalg.norm(ext)
             sizes[i] = ext / scales[i]
     return t, scales, sizes
+
+
+# The PipelineConfig settings apply_box_priors reads: all the pipeline's settings that
+# also apply to boxes from ground-truth masks.
+BOX_PRIOR_KEYS = ('upright_snap', 'footprint_yaw', 'table_contact', 'top_trim', 'right_side_up')
+
+
+def box_prior_settings(priors: PipelineConfig) -> dict:
+    """The BOX_PRIOR_KEYS settings of ``priors`` as a JSON-ready dict (lists for tuples)."""
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in ((k, getattr(priors, k)) for k in BOX_PRIOR_KEYS)}
 
 
 def apply_box_priors(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarray,
