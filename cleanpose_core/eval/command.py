@@ -181,17 +181,14 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f'--max-frames must be >= 0; got {args.max_frames}')
     model_overrides, rest = split_overrides(getattr(args, 'overrides', []))
     # With ground-truth masks the pipeline's only settings that apply are its priors.
-    wrong = [o for o in rest
-             if not o.startswith(tuple(f'pipeline.{k}=' for k in BOX_PRIOR_KEYS))]
+    prior_keys = tuple(f'pipeline.{k}' for k in BOX_PRIOR_KEYS)
+    wrong = [o for o in rest if o.split('=', 1)[0] not in prior_keys]
     if wrong:
-        raise ConfigError(f'pipeline.KEY=VALUE settings other than pipeline.upright_snap, '
-                          f'pipeline.footprint_yaw, pipeline.table_contact, '
-                          f'pipeline.top_trim and pipeline.right_side_up apply to --masks '
-                          f'segmenter only; got {wrong}')
+        raise ConfigError(f'pipeline.KEY=VALUE settings other than {", ".join(prior_keys)} '
+                          f'apply to --masks segmenter only; got {wrong}')
     if (model_overrides or rest) and args.method != 'network':
-        raise ConfigError('model.KEY=VALUE, pipeline.upright_snap, pipeline.footprint_yaw, '
-                          'pipeline.table_contact, pipeline.top_trim and '
-                          'pipeline.right_side_up apply to --method network only')
+        raise ConfigError(f'model.KEY=VALUE and {", ".join(prior_keys)} apply to '
+                          f'--method network only')
     priors = load_config(None, rest).pipeline
     out = Path(args.out) if args.out else increment_path(Path('runs/eval/exp'))
     summary = evaluate_method(args.data, args.split, args.method, out, weights=args.weights,

@@ -61,6 +61,7 @@ def test_segmenter_masks_refuse_the_baseline(tiny, tmp_path):
     (['--masks', 'gt', 'model.box_grow=2'], 'box_grow must be in [0, 1]'),
     (['--masks', 'gt', 'model.box_grow=wide'], 'must be a number'),
     (['--masks', 'gt', 'pipeline.mask_erode=1'], 'segmenter only'),
+    (['--masks', 'gt', '--method', 'baseline', 'pipeline.top_trim=0'], 'network only'),
     (['--masks', 'gt', 'pipeline.upright_snap=60'], 'upright_snap'),
     (['--masks', 'gt', 'pipeline.footprint_yaw=50'], 'footprint_yaw'),
     (['--masks', 'segmenter', 'pipeline.mask_erode=-1'], 'mask_erode')])
