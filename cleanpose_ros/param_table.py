@@ -165,11 +165,12 @@ PARAMS = (
               'occluder or the background); 0 = off'),
     _pipeline('upright_snap', 'double', read_only=False, runtime=True,
               description='object Y axes within this many degrees of the fitted table '
-              "plane's normal (or its opposite) are put on it; 0 = off"),
+              "plane's normal (or its opposite) are put on it; for bowls, cameras, cans and "
+              'mugs also an X or Z axis (on their side or back); 0 = off'),
     _pipeline('footprint_yaw', 'double', read_only=False, runtime=True,
-              description='upright cameras and laptops turn about the table normal onto the '
-              'nearest side of the smallest rectangle around their points, if within this '
-              'many degrees; 0 = off'),
+              description='cameras and laptops the upright prior set on a face turn about '
+              'the table normal onto the nearest side of the smallest rectangle around their '
+              'points, if within this many degrees; 0 = off'),
     _pipeline('table_contact', 'double', read_only=False, runtime=True,
               description="the bottom face of an upright object's box that is up to this "
               'far above (its lower part was hidden) or below (nothing is under the table) '

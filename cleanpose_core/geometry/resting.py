@@ -20,16 +20,19 @@ the table's normal. The table plane, fitted from the depth image around the obje
 predicted Y axis is already within some degrees of the normal (or of its opposite),
 ``snap_up_axis`` turns the predicted rotation by the smallest rotation that puts Y on
 it: the error of that axis then is the plane fit's, and the turn about Y is kept.
-Rotations further from the normal (objects lying or tipped) are left alone. The
-pipeline applies it with pipeline.upright_snap degrees (see the README for how the
-default was chosen).
+Objects that also rest on their side or back with a flat face or a level axis
+(SIDE_REST_CATEGORY_IDS: bowl, camera, can, mug) have their X or Z axis along the normal
+then, and get the same snap for that axis, whichever of the three is nearest the normal.
+Rotations further from the normal (objects tipped against something, a bottle lying on
+its shoulder, a leaning laptop) are left alone. The pipeline applies it with
+pipeline.upright_snap degrees (see the README for how the default was chosen).
 
-For boxy objects standing on the table (cameras, laptops) the turn about the up axis
-has a geometric anchor too: the smallest rectangle around the observed points, seen
-from above the table, has its sides along the object's X and Z axes.
+For boxy objects resting on a face (cameras, laptops) the turn about the up axis has a
+geometric anchor too: the smallest rectangle around the observed points, seen from
+above the table, has its sides along the object's two level axes.
 ``align_footprint_yaw`` turns such an object about the table normal onto the nearest
-side of that rectangle when the network's X axis is within a few degrees of it
-(pipeline.footprint_yaw).
+side of that rectangle when the network's X axis (Z for a camera on its side) is within
+a few degrees of it (pipeline.footprint_yaw).
 
 An object standing on the table also reaches down to it, and not further:
 ``seat_on_table`` moves the bottom face of an upright object's box onto the table plane.
@@ -57,11 +60,16 @@ from cleanpose_core.geometry.plane import fit_table_plane, Plane, plane_basis
 __all__ = ['fit_frame_plane', 'apply_resting_priors', 'snap_up_axis', 'align_footprint_yaw',
            'seat_on_table', 'trim_top_to_points', 'apply_box_priors', 'right_side_up',
            'BOX_PRIOR_KEYS', 'box_prior_settings',
-           'rotation_between', 'BOXY_CATEGORY_IDS']
+           'rotation_between', 'BOXY_CATEGORY_IDS', 'SIDE_REST_CATEGORY_IDS']
 
-# Categories whose footprint on the table is a rectangle along their X and Z axes
+# Categories whose footprint on the table is a rectangle along their level axes
 # (camera body, laptop base): NOCS ids of camera and laptop.
 BOXY_CATEGORY_IDS = (3, 5)
+# Categories that also rest with their X or Z axis on the table normal: a camera on its
+# back or side, a can, bowl or mug on its side (NOCS ids of bowl, camera, can, mug). Not
+# bottles (a lying bottle's axis slopes down to its neck) nor laptops (an open laptop
+# leans at any angle).
+SIDE_REST_CATEGORY_IDS = (2, 3, 4, 6)
 # A Y axis this close to the table normal counts as upright (float32 network rotations
 # are orthonormal to ~1e-7 only, so a snapped axis is not on the normal to the last bit).
 _UPRIGHT_COS = float(np.cos(np.radians(0.5)))
@@ -110,16 +118,23 @@ def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.eye(3) + vx + vx @ vx * ((1.0 - c) / s ** 2)
 
 
-def snap_up_axis(R_cam_obj: np.ndarray, normal: np.ndarray, max_deg: float) -> np.ndarray:
-    """Align predicted Y axes with a table normal where they are within max_deg of it.
+def snap_up_axis(R_cam_obj: np.ndarray, normal: np.ndarray, max_deg: float,
+                 category_ids: Optional[Sequence[int]] = None) -> np.ndarray:
+    """Align predicted up axes with a table normal where they are within max_deg of it.
+
+    The up axis is Y; for objects of SIDE_REST_CATEGORY_IDS it is whichever of X, Y and
+    Z lies nearest the normal (on its side or back, X or Z).
 
     Args:
         R_cam_obj: (N, 3, 3) rotations, object -> camera.
         normal: (3,) unit table normal, camera frame (either sign).
-        max_deg: largest angle, degrees, between Y and +-normal that is snapped; 0 = none.
+        max_deg: largest angle, degrees, between the up axis and +-normal that is
+            snapped; 0 = none.
+        category_ids: (N,) NOCS class ids; None = Y for every object.
 
     Returns:
-        (N, 3, 3) rotations (a new array); each snapped one has Y = +-normal exactly.
+        (N, 3, 3) rotations (a new array); each snapped one has its up axis = +-normal
+        exactly.
 
     Raises:
         ValueError: bad shapes, a normal that is not a unit vector, max_deg outside [0, 90).
@@ -130,14 +145,17 @@ def snap_up_axis(R_cam_obj: np.ndarray, normal: np.ndarray, max_deg: float) -> n
         raise ValueError(f'normal must be a (3,) unit vector; got {normal!r}')
     if not 0.0 <= max_deg < 90.0:
         raise ValueError(f'max_deg must be in [0, 90); got {max_deg}')
+    ids = np.zeros(len(R), int) if category_ids is None else np.asarray(category_ids)
+    if ids.shape != (len(R),):
+        raise ValueError(f'category_ids must be ({len(R)},); got {ids.shape}')
     if max_deg == 0.0:
         return R
     cos_max = np.cos(np.radians(max_deg))
     for i, Ri in enumerate(R):
-        y = Ri[:, 1]
-        d = float(y @ n)
-        if abs(d) >= cos_max:
-            R[i] = rotation_between(y, np.sign(d) * n) @ Ri
+        d = Ri.T @ n                               # cosines of X, Y, Z with the normal
+        k = int(np.argmax(np.abs(d))) if int(ids[i]) in SIDE_REST_CATEGORY_IDS else 1
+        if abs(d[k]) >= cos_max:
+            R[i] = rotation_between(Ri[:, k], np.sign(d[k]) * n) @ Ri
     return R
 
 
@@ -153,13 +171,13 @@ def _footprint_angle(points_2d: np.ndarray, step_deg: float = 0.5) -> float:
 
 def align_footprint_yaw(R_cam_obj: np.ndarray, points: np.ndarray, category_ids: np.ndarray,
                         normal: np.ndarray, max_deg: float) -> np.ndarray:
-    """Turn upright boxy objects about the table normal onto their footprint rectangle.
+    """Turn boxy objects resting on a face about the table normal onto their footprint.
 
-    Only objects of BOXY_CATEGORY_IDS whose Y axis lies within 0.5° of +-normal
-    (snap_up_axis puts it there) are considered; each is turned about Y so that its X
-    axis lies on the nearest side direction of the smallest rectangle around its points
-    projected onto the table, if that side is within max_deg of X. Others are returned
-    unchanged.
+    Only objects of BOXY_CATEGORY_IDS with an axis within 0.5° of +-normal (snap_up_axis
+    puts it there) are considered; each is turned about the normal so that its X axis
+    (its Z axis when X is the one on the normal) lies on the nearest side direction of
+    the smallest rectangle around its points projected onto the table, if that side is
+    within max_deg of it. Others are returned unchanged.
 
     Args:
         R_cam_obj: (N, 3, 3) rotations, object -> camera.
@@ -187,20 +205,20 @@ def align_footprint_yaw(R_cam_obj: np.ndarray, points: np.ndarray, category_ids:
         return R
     u, v = plane_basis(n)
     for i in range(len(R)):
-        if int(ids[i]) not in BOXY_CATEGORY_IDS or abs(R[i][:, 1] @ n) < _UPRIGHT_COS \
-                or len(pts[i]) < 3:
+        on_normal = np.abs(R[i].T @ n) >= _UPRIGHT_COS
+        if int(ids[i]) not in BOXY_CATEGORY_IDS or not on_normal.any() or len(pts[i]) < 3:
             continue
         angle = _footprint_angle(np.stack([pts[i] @ u, pts[i] @ v], axis=1))
-        x = R[i][:, 0]
+        level = R[i][:, 2 if on_normal[0] else 0]
         best, best_deg = None, 180.0
         for k in range(4):                        # the rectangle's four side directions
             a = angle + k * np.pi / 2
             side = np.cos(a) * u + np.sin(a) * v
-            deg = float(np.degrees(np.arccos(np.clip(x @ side, -1.0, 1.0))))
+            deg = float(np.degrees(np.arccos(np.clip(level @ side, -1.0, 1.0))))
             if deg < best_deg:
                 best, best_deg = side, deg
         if best_deg <= max_deg:
-            R[i] = rotation_between(x, best) @ R[i]
+            R[i] = rotation_between(level, best) @ R[i]
     return R
 
 
@@ -236,7 +254,7 @@ def apply_resting_priors(R_cam_obj: np.ndarray, points: np.ndarray, category_ids
                          plane: Optional[Plane], upright_snap: float,
                          footprint_yaw: float, right_side_up_ids: Sequence[int] = ()
                          ) -> np.ndarray:
-    """The upright prior, then the footprint yaw of the objects it stood up.
+    """The upright prior (on its side too), then the footprint yaw of boxy objects it set.
 
     What the pipeline and the ground-truth-mask evaluation both apply to the network's
     rotations (pipeline.upright_snap, pipeline.footprint_yaw, pipeline.right_side_up).
@@ -255,7 +273,7 @@ def apply_resting_priors(R_cam_obj: np.ndarray, points: np.ndarray, category_ids
     """
     if plane is None or upright_snap <= 0:
         return R_cam_obj
-    R = snap_up_axis(R_cam_obj, plane.normal, upright_snap)
+    R = snap_up_axis(R_cam_obj, plane.normal, upright_snap, category_ids)
     R = right_side_up(R, category_ids, plane.normal, right_side_up_ids)
     return align_footprint_yaw(R, points, category_ids, plane.normal, footprint_yaw)
 

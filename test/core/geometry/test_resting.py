@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The upright prior puts nearly upright Y axes on the table normal, and nothing else."""
+"""The upright prior puts nearly upright axes on the table normal, and nothing else."""
 
 from __future__ import annotations
 
@@ -64,6 +64,34 @@ def test_tipped_and_lying_objects_and_a_zero_threshold_are_left_alone():
     assert snap_up_axis(np.zeros((0, 3, 3)), NORMAL, 20.0).shape == (0, 3, 3)
 
 
+# A standing object turned onto its side: X (camera on its side, mug with its handle up)
+# or Z (camera on its back) on the normal instead of Y.
+ON_SIDE = {0: _turn([0.0, 0.0, 1.0], 90.0), 2: _turn([1.0, 0.0, 0.0], -90.0)}
+
+
+@pytest.mark.parametrize('axis', [0, 2])
+@pytest.mark.parametrize('category, snapped', [(3, True), (6, True), (4, True), (2, True),
+                                               (1, False), (5, False)])
+def test_objects_resting_on_their_side_snap_the_axis_on_the_normal(axis, category, snapped):
+    truth = _standing(25.0, 0.0) @ ON_SIDE[axis]
+    np.testing.assert_allclose(truth[:, axis], NORMAL, atol=1e-12)
+    tipped = _turn(np.cross(NORMAL, truth[:, 1]), 12.0) @ truth     # 12° off the table
+    (out,) = snap_up_axis(tipped[None], NORMAL, 20.0, [category])
+    if snapped:
+        np.testing.assert_allclose(out, truth, atol=1e-12)
+    else:               # a lying bottle slopes to its neck, a laptop leans: Y only
+        np.testing.assert_array_equal(out, tipped)
+    # Without categories (or 30° off) nothing is snapped.
+    np.testing.assert_array_equal(snap_up_axis(tipped[None], NORMAL, 20.0)[0], tipped)
+    far = _turn(np.cross(NORMAL, truth[:, 1]), 30.0) @ truth
+    np.testing.assert_array_equal(snap_up_axis(far[None], NORMAL, 20.0, [category])[0], far)
+
+
+def test_side_snap_needs_one_category_per_rotation():
+    with pytest.raises(ValueError, match='category_ids'):
+        snap_up_axis(np.stack([np.eye(3)] * 2), NORMAL, 20.0, [3])
+
+
 def test_rotation_between_and_bad_arguments():
     a, b = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.6, 0.8])
     np.testing.assert_allclose(rotation_between(a, b) @ a, b, atol=1e-12)
@@ -96,6 +124,19 @@ def test_upright_boxy_objects_turn_onto_their_footprint(category, turned):
         np.testing.assert_allclose(out[:, 1], NORMAL, atol=1e-9)
     else:                                               # a bottle has no footprint axes
         np.testing.assert_array_equal(out, predicted)
+
+
+@pytest.mark.parametrize('axis', [0, 2])
+def test_a_camera_on_its_side_or_back_turns_onto_its_footprint(axis):
+    truth = _standing(30.0, 0.0) @ ON_SIDE[axis]
+    predicted = _turn(NORMAL, -14.0) @ truth
+    # The same box points as a standing box whose Y is the axis now on the normal.
+    swap = np.eye(3)[:, [1, 0, 2] if axis == 0 else [0, 2, 1]]
+    points = _box_points(truth @ swap)[None]
+    (out,) = align_footprint_yaw(predicted[None], points, np.array([3]), NORMAL, 25.0)
+    err = np.degrees(np.arccos(np.clip((np.trace(out.T @ truth) - 1) / 2, -1, 1)))
+    assert err < 1.0
+    np.testing.assert_allclose(out[:, axis], NORMAL, atol=1e-9)
 
 
 def test_footprint_turns_are_bounded_and_need_an_upright_object():
