@@ -254,8 +254,8 @@ class PipelineConfig:
     depth_gap: float = 0.05         # (float) segmenter masks: keep the fullest depth layer, m
     upright_snap: float = 35.0      # (float) snap up axes this near the table normal onto it, deg
     footprint_yaw: float = 25.0     # (float) turn resting cameras/laptops to their footprint, deg
-    table_contact: float = 0.1      # (float) upright boxes' bottoms onto the table, up to this, m
-    top_trim: float = 0.2           # (float) lower upright boxes' tops onto their highest point, m
+    table_contact: float = 0.1      # (float) resting boxes' bottoms onto the table, up to this, m
+    top_trim: float = 0.2           # (float) lower resting boxes' tops onto their highest point, m
     fit_score: float = 0.02         # (float) score x exp(-NOCS fit residual / this); 0 = off
     class_map: dict = field(default_factory=dict)  # (dict) segmenter class name -> category
     categories: tuple = CATEGORIES  # (list) categories to report

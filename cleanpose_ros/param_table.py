@@ -172,11 +172,12 @@ PARAMS = (
               'the table normal onto the nearest side of the smallest rectangle around their '
               'points, if within this many degrees; 0 = off'),
     _pipeline('table_contact', 'double', read_only=False, runtime=True,
-              description="the bottom face of an upright object's box that is up to this "
-              'far above (its lower part was hidden) or below (nothing is under the table) '
-              'the fitted table plane moves onto it, the top staying, metres; 0 = off'),
+              description="the bottom face of a resting object's box (standing, or on its "
+              'side or back as the upright prior set it) that is up to this far above (its '
+              'lower part was hidden) or below (nothing is under the table) the fitted table '
+              'plane moves onto it, the top staying, metres; 0 = off'),
     _pipeline('top_trim', 'double', read_only=False, runtime=True,
-              description="the top face of an upright object's box that stands above the "
+              description="the top face of a resting object's box that stands above the "
               "object's highest observed point comes down onto it, by up to this many "
               'metres (a camera looking down at a table sees the tops); 0 = off'),
     _pipeline('fit_score', 'double', read_only=False, runtime=True,

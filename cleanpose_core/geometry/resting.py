@@ -35,13 +35,14 @@ side of that rectangle when the network's X axis (Z for a camera on its side) is
 a few degrees of it (pipeline.footprint_yaw).
 
 An object standing on the table also reaches down to it, and not further:
-``seat_on_table`` moves the bottom face of an upright object's box onto the table plane.
+``seat_on_table`` moves the bottom face of a resting object's box (upright, or on its
+side or back: whichever box axis snap_up_axis put on the normal) onto the table plane.
 The network sizes an object from what it sees; when the lower part is hidden behind
 another object (or cut off by the mask), the box ends where the view did, and a thin
 object (a closed laptop, a camera seen from above) can get a box reaching into the
 table (pipeline.table_contact). Its top, in contrast, is in view: a camera looking down at a
 table (or level with it) sees the highest point of every object standing on it that
-nothing hides, so ``trim_top_to_points`` lowers the top face of an upright object's box
+nothing hides, so ``trim_top_to_points`` lowers the top face of a resting object's box
 that stands above its highest observed point onto that point (pipeline.top_trim). A
 closed laptop, 2 cm thick, otherwise gets the 5 cm box the network guesses for it.
 """
@@ -280,28 +281,34 @@ def apply_resting_priors(R_cam_obj: np.ndarray, points: np.ndarray, category_ids
 
 def _upright_boxes(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarray,
                    sizes: np.ndarray, plane: Plane) -> tuple:
-    """float64 copies (t, scales, sizes) of N boxes, and which stand on the plane's normal."""
+    """Return float64 copies (t, scales, sizes) of N boxes and their resting axes.
+
+    A box's resting axis is the index (0, 1, 2) of its axis on the plane's normal, -1
+    for none (the box is not resting on a face).
+    """
     t = np.array(t_cam_obj, dtype=np.float64).reshape(-1, 3)
     scales = np.array(scales, dtype=np.float64).reshape(-1)
     sizes = np.array(sizes, dtype=np.float64).reshape(-1, 3)
     if plane is None:
-        return t, scales, sizes, np.zeros(len(t), bool)
-    y_axes = np.asarray(R_cam_obj).reshape(-1, 3, 3)[:, :, 1]
-    return t, scales, sizes, np.abs(y_axes @ plane.normal) >= _UPRIGHT_COS
+        return t, scales, sizes, np.full(len(t), -1)
+    R = np.asarray(R_cam_obj).reshape(-1, 3, 3)
+    cos = np.abs(R.transpose(0, 2, 1) @ plane.normal)
+    return t, scales, sizes, np.where(cos.max(1) >= _UPRIGHT_COS, cos.argmax(1), -1)
 
 
 def seat_on_table(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarray,
                   sizes: np.ndarray, plane: Optional[Plane], max_gap: float) -> tuple:
-    """Move the bottom face of upright objects' boxes onto the table, the top staying.
+    """Move the bottom face of resting objects' boxes onto the table, the top staying.
 
-    An object whose Y axis lies on the table normal (standing or upside down, as
-    snap_up_axis leaves it) stands on the table, so its box's bottom face belongs on the
-    plane. A bottom face floating above the plane by at most ``max_gap`` comes down to it
-    (the box grows: the lower part was hidden or cut off by the mask); one reaching into
+    An object with a box axis on the table normal (Y standing or upside down, X or Z on
+    its side or back, as snap_up_axis leaves it) rests on the table, so its box's bottom
+    face belongs on the plane. A bottom face floating above the plane by at most
+    ``max_gap`` comes down to it (the box grows: the lower part was hidden or cut off by
+    the mask); one reaching into
     the table by at most ``max_gap`` comes up to it (the box shrinks: nothing of the
     object is below the table), never to less than a tenth of the box's height. Boxes
-    higher up than max_gap (standing on something else), deeper in, and tipped or lying
-    objects are left alone.
+    higher up than max_gap (standing on something else), deeper in, and tipped objects
+    (no axis on the normal) are left alone.
 
     Args:
         R_cam_obj: (N, 3, 3) rotations, object -> camera.
@@ -314,14 +321,14 @@ def seat_on_table(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarr
     Returns:
         (t_cam_obj, scales, sizes), new float64 arrays.
     """
-    t, scales, sizes, upright = _upright_boxes(R_cam_obj, t_cam_obj, scales, sizes, plane)
+    t, scales, sizes, up = _upright_boxes(R_cam_obj, t_cam_obj, scales, sizes, plane)
     if plane is None or max_gap <= 0 or len(t) == 0:
         return t, scales, sizes
-    height = scales * sizes[:, 1]
+    height = scales * sizes[np.arange(len(t)), np.maximum(up, 0)]
     gap = plane.height(t) - height / 2                    # height of the bottom face
-    move = upright & (gap != 0) & (np.abs(gap) <= max_gap) & (-gap < 0.9 * height)
+    move = (up >= 0) & (gap != 0) & (np.abs(gap) <= max_gap) & (-gap < 0.9 * height)
     ext = scales[move, None] * sizes[move]
-    ext[:, 1] += gap[move]
+    ext[np.arange(len(ext)), up[move]] += gap[move]
     t[move] -= plane.normal * (gap[move] / 2)[:, None]
     scales[move] = np.linalg.norm(ext, axis=1)
     sizes[move] = ext / scales[move, None]
@@ -331,13 +338,13 @@ def seat_on_table(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarr
 def trim_top_to_points(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.ndarray,
                        sizes: np.ndarray, points: Sequence[np.ndarray], plane: Optional[Plane],
                        max_trim: float) -> tuple:
-    """Lower the top face of upright objects' boxes onto their highest observed point.
+    """Lower the top face of resting objects' boxes onto their highest observed point.
 
-    An object whose Y axis lies on the table normal (standing or upside down, as
-    snap_up_axis leaves it) and whose box top stands above its highest point by at
-    most ``max_trim`` gets its Y extent shortened by that much, the bottom face staying.
-    A box is never cut to less than a tenth of its height (points that low are not the
-    object's top); tipped or lying objects are left alone.
+    An object with a box axis on the table normal (as snap_up_axis leaves it: Y when it
+    stands or is upside down, X or Z on its side or back) whose box top stands above its
+    highest point by at most ``max_trim`` gets that axis's extent shortened by that
+    much, the bottom face staying. A box is never cut to less than a tenth of its height
+    (points that low are not the object's top); tipped objects are left alone.
 
     Args:
         R_cam_obj: (N, 3, 3) rotations, object -> camera.
@@ -351,17 +358,18 @@ def trim_top_to_points(R_cam_obj: np.ndarray, t_cam_obj: np.ndarray, scales: np.
     Returns:
         (t_cam_obj, scales, sizes), new float64 arrays.
     """
-    t, scales, sizes, upright = _upright_boxes(R_cam_obj, t_cam_obj, scales, sizes, plane)
+    t, scales, sizes, up = _upright_boxes(R_cam_obj, t_cam_obj, scales, sizes, plane)
     if plane is None or max_trim <= 0 or len(t) == 0:
         return t, scales, sizes
-    for i in np.flatnonzero(upright):
+    for i in np.flatnonzero(up >= 0):
         pts = np.asarray(points[i], dtype=np.float64).reshape(-1, 3)
         if len(pts) == 0:
             continue
         ext = scales[i] * sizes[i]
-        cut = plane.height(t[i]) + ext[1] / 2 - plane.height(pts).max()
-        if 0 < cut <= max_trim and cut < 0.9 * ext[1]:
-            ext[1] -= cut
+        k = up[i]
+        cut = plane.height(t[i]) + ext[k] / 2 - plane.height(pts).max()
+        if 0 < cut <= max_trim and cut < 0.9 * ext[k]:
+            ext[k] -= cut
             t[i] -= plane.normal * (cut / 2)
             scales[i] = np.linalg.norm(ext)
             sizes[i] = ext / scales[i]

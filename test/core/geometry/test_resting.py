@@ -261,3 +261,28 @@ def test_right_side_up_turns_only_upside_down_objects_of_the_listed_categories()
     for k in (2, 3, 4):                                   # right side up, tipped, unlisted
         np.testing.assert_array_equal(out[k], R[k])
     np.testing.assert_array_equal(right_side_up(R, cats, NORMAL, []), R)
+
+
+@pytest.mark.parametrize('axis', [0, 2])
+def test_boxes_resting_on_their_side_get_table_contact_and_top_trim_along_that_axis(axis):
+    """A box on its side (X on the normal) or back (Z): 0.1 m along that axis, floating
+    3 cm above the table, its points reaching 6 cm high. seat_on_table grows it down onto
+    the table along that axis, trim_top_to_points lowers its top onto the points; the
+    other extents stay."""
+    table = Plane(normal=NORMAL, offset=1.0, inliers=1000)
+    R = (_standing(10.0, 0.0) @ ON_SIDE[axis])[None]
+    ext = np.array([0.06, 0.14, 0.06])
+    ext[axis] = 0.10
+    t = ((0.03 + ext[axis] / 2 - 1.0) * NORMAL)[None]        # bottom face 3 cm up
+    scale = np.linalg.norm(ext)
+    t, scales, sizes = seat_on_table(R, t, np.array([scale]), (ext / scale)[None], table, 0.1)
+    ext2 = scales[0] * sizes[0]
+    assert ext2[axis] == pytest.approx(0.13)
+    assert table.height(t[0]) - ext2[axis] / 2 == pytest.approx(0.0, abs=1e-12)
+    points = [t[0] + np.outer(np.linspace(-0.065, -0.005, 50), NORMAL)]   # up to 6 cm
+    t, scales, sizes = trim_top_to_points(R, t, scales, sizes, points, table, 0.2)
+    ext3 = scales[0] * sizes[0]
+    assert ext3[axis] == pytest.approx(0.06)
+    assert table.height(t[0]) - ext3[axis] / 2 == pytest.approx(0.0, abs=1e-12)
+    others = [k for k in range(3) if k != axis]
+    np.testing.assert_allclose(ext3[others], ext[others])
