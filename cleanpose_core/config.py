@@ -259,7 +259,7 @@ class PipelineConfig:
     fit_score: float = 0.02         # (float) score x exp(-NOCS fit residual / this); 0 = off
     class_map: dict = field(default_factory=dict)  # (dict) segmenter class name -> category
     categories: tuple = CATEGORIES  # (list) categories to report
-    right_side_up: tuple = ()       # (list) put upright objects of these right side up
+    right_side_up: tuple = ('can',)  # (list) put upright objects of these right side up
     min_points: int = 32            # (int) fewer valid masked depth points: skip instance
     max_instances: int = 12         # (int) most instances per frame sent to the network
     track: bool = True              # (bool) associate instances across frames

@@ -188,10 +188,10 @@ PARAMS = (
     _pipeline('class_map', 'string_array', description='segmenter class -> category as '
               "'class:category' items, e.g. ['cup:mug', 'wine glass:bottle']"),
     _pipeline('categories', 'string_array', choices=CATEGORIES),
-    _pipeline('right_side_up', 'string_array', choices=CATEGORIES,
+    _pipeline('right_side_up', 'string_array', choices=CATEGORIES + ('none',),
               description='upright objects of these categories that the network turned '
-              'upside down are turned right side up (for scenes where they always stand, '
-              'e.g. [can, bottle]); empty = none'),
+              'upside down are turned right side up (where they stand: a can shows no top '
+              'the network can tell from its bottom); [none] = none'),
     _pipeline('min_points', 'int', read_only=False, runtime=True),
     _pipeline('max_instances', 'int'),
     _pipeline('track', 'bool'),

@@ -48,6 +48,8 @@ __all__ = ['NODE_NAME', 'ParamSpec', 'PARAMS', 'PIPELINE_KEYS', 'NODE_KEYS', 'No
            'class_map_to_list']
 
 NODE_NAME = 'cleanpose_pose_node'
+# ROS cannot type an empty list: right_side_up [none] stands for none.
+NONE = 'none'
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ def params_from_values(values: dict, strict: bool = True, base: Optional[NodePar
             node_values[name] = value
         elif name == 'class_map':
             pipeline_values[name] = class_map_from_list(value)
+        elif name == 'right_side_up' and value == [NONE]:
+            pipeline_values[name] = ()
         elif spec.kind == 'string_array':
             pipeline_values[name] = tuple(value)
         else:
@@ -130,6 +134,8 @@ def params_to_values(params: NodeParams) -> dict:
         value = getattr(owner, spec.name)
         if spec.name == 'class_map':
             value = class_map_to_list(value)
+        elif spec.name == 'right_side_up' and not value:
+            value = [NONE]
         elif spec.kind == 'string_array':
             value = list(value)
         out[spec.name] = value

@@ -75,6 +75,14 @@ def test_values_round_trip():
     assert params_from_values(params_to_values(params)) == params
 
 
+def test_right_side_up_defaults_to_cans_and_none_turns_it_off():
+    assert NodeParams().pipeline.right_side_up == ('can',)
+    params = params_from_values({'right_side_up': ['none']})
+    assert params.pipeline.right_side_up == ()
+    assert params_to_values(params)['right_side_up'] == ['none']   # ROS cannot type []
+    assert params_from_values(params_to_values(params), strict=False) == params
+
+
 def _write(tmp_path, text):
     path = tmp_path / 'p.yaml'
     path.write_text(text)
