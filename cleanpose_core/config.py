@@ -227,6 +227,7 @@ PIPELINE_RANGES = {
     'footprint_yaw': (0.0, 45.0),
     'table_contact': (0.0, 1.0),
     'top_trim': (0.0, 1.0),
+    'side_trim': (0.0, 0.1),
     'fit_score': (0.0, 1.0),
     'min_points': (1, 100000),
     'depth_gap': (0.0, 1.0),
@@ -256,6 +257,7 @@ class PipelineConfig:
     footprint_yaw: float = 25.0     # (float) turn resting cameras/laptops to their footprint, deg
     table_contact: float = 0.1      # (float) resting boxes' bottoms onto the table, up to this, m
     top_trim: float = 0.2           # (float) lower resting boxes' tops onto their highest point, m
+    side_trim: float = 0.01         # (float) narrow resting cameras' boxes onto the sides seen, m
     fit_score: float = 0.02         # (float) score x exp(-NOCS fit residual / this); 0 = off
     class_map: dict = field(default_factory=dict)  # (dict) segmenter class name -> category
     categories: tuple = CATEGORIES  # (list) categories to report

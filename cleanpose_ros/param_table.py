@@ -180,6 +180,11 @@ PARAMS = (
               description="the top face of a resting object's box that stands above the "
               "object's highest observed point comes down onto it, by up to this many "
               'metres (a camera looking down at a table sees the tops); 0 = off'),
+    _pipeline('side_trim', 'double', read_only=False, runtime=True,
+              description="a resting camera's box narrows about its centre to twice the "
+              'distance from the centre to the outermost point seen on the side of each '
+              'level axis facing the viewer, each face moving by up to this many metres '
+              "(the network's camera boxes come out too wide and deep); 0 = off"),
     _pipeline('fit_score', 'double', read_only=False, runtime=True,
               description="each published score is the detection's score times "
               'exp(-r / fit_score), r the median distance of its points to the pose '

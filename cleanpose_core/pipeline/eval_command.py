@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "with either masks, the network's inference settings, e.g. "
                              'model.box_grow=0, and the upright priors, '
                              'pipeline.upright_snap=0 pipeline.footprint_yaw=0 '
-                             'pipeline.table_contact=0 pipeline.top_trim=0')
+                             'pipeline.table_contact=0 pipeline.top_trim=0 pipeline.side_trim=0')
 
 
 def eval_pipeline_config(args: argparse.Namespace) -> PipelineConfig:

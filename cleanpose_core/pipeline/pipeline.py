@@ -58,7 +58,7 @@ STAGES = ('segment', 'instances', 'network', 'track', 'total')
 RUNTIME_KEYS = ('min_score', 'segmenter_conf', 'categories', 'min_points', 'max_instances',
                 'track', 'smoothing', 'track_max_distance', 'track_max_missed',
                 'table_clearance', 'depth_gap', 'upright_snap', 'footprint_yaw',
-                'table_contact', 'top_trim', 'fit_score')
+                'table_contact', 'top_trim', 'side_trim', 'fit_score')
 DUPLICATE_MASK_IOU = 0.5   # same-category segmenter masks overlapping more: one object
 _WARN_EVERY_S = 5.0
 

@@ -55,8 +55,8 @@ def test_pipeline_descriptions_come_from_config_comments():
 def test_runtime_parameters_are_thresholds():
     runtime = [s.name for s in PARAMS if s.runtime]
     assert runtime == ['min_score', 'segmenter_conf', 'table_clearance', 'depth_gap',
-                       'upright_snap', 'footprint_yaw', 'table_contact', 'top_trim', 'fit_score',
-                       'min_points']
+                       'upright_snap', 'footprint_yaw', 'table_contact', 'top_trim', 'side_trim',
+                       'fit_score', 'min_points']
     assert all(s.read_only for s in PARAMS if s.name in ('weights', 'device', 'color_topic'))
 
 
@@ -165,7 +165,8 @@ def test_runtime_update_only_thresholds():
     assert updated.pipeline.device == params.pipeline.device
     with pytest.raises(ConfigError, match=r'device cannot change at runtime; only min_score, '
                        r'segmenter_conf, table_clearance, depth_gap, upright_snap, '
-                       r'footprint_yaw, table_contact, top_trim, fit_score, min_points can'):
+                       r'footprint_yaw, table_contact, top_trim, side_trim, fit_score, '
+                       r'min_points can'):
         runtime_update(params, {'device': 'cpu'})
     with pytest.raises(ConfigError, match=r'min_points must be in \[1, 100000\]; got 0'):
         runtime_update(params, {'min_points': 0})

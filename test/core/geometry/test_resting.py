@@ -22,7 +22,7 @@ import pytest
 from cleanpose_core.geometry.plane import Plane
 from cleanpose_core.geometry.resting import (
     align_footprint_yaw, right_side_up, rotation_between, seat_on_table, snap_up_axis,
-    trim_top_to_points)
+    trim_camera_sides, trim_top_to_points)
 
 NORMAL = np.array([0.0, -0.8, -0.6])          # a table seen from above, toward the camera
 
@@ -286,3 +286,36 @@ def test_boxes_resting_on_their_side_get_table_contact_and_top_trim_along_that_a
     assert table.height(t[0]) - ext3[axis] / 2 == pytest.approx(0.0, abs=1e-12)
     others = [k for k in range(3) if k != axis]
     np.testing.assert_allclose(ext3[others], ext[others])
+
+
+def test_trim_camera_sides_narrows_resting_cameras_about_their_centre():
+    """A standing camera box 12 x 8 x 10 cm seen from the camera (origin); its points
+    reach 4 cm (X) and 4.5 cm (Z) from the centre on the sides facing the camera. Both
+    level extents shrink about the centre by up to max_trim per face; the height (Y),
+    a bottle's box, a tipped camera and an off switch are left alone."""
+    table = Plane(normal=NORMAL, offset=1.0, inliers=1000)
+    R = _standing(30.0, 0.0)
+    t = np.array([0.05, 0.1, 0.9])
+    ext = np.array([0.12, 0.08, 0.10])
+    toward = [-np.sign(R[:, k] @ t) for k in range(3)]      # sides facing the camera
+    g = np.random.default_rng(0)
+    local = g.uniform(-1, 1, (300, 3)) * [0.04, 0.04, 0.045]
+    local[0, 0], local[1, 2] = 0.04 * toward[0], 0.045 * toward[2]
+    pts = local @ R.T + t
+    scale = np.linalg.norm(ext)
+    tipped = _standing(30.0, 20.0)
+    Rs = np.stack([R, R, tipped])
+    out = trim_camera_sides(Rs, np.tile(t, (3, 1)), np.full(3, scale),
+                            np.tile(ext / scale, (3, 1)), [pts] * 3, [3, 1, 3], table, 0.03)
+    t2, ext2 = out[0], out[1][:, None] * out[2]
+    np.testing.assert_allclose(t2, np.tile(t, (3, 1)))
+    np.testing.assert_allclose(ext2[0], [0.08, 0.08, 0.09], atol=1e-12)
+    np.testing.assert_allclose(ext2[1:], np.tile(ext, (2, 1)), atol=1e-12)
+    # A cut beyond max_trim (2 cm on X), off, or no plane: X or everything stays.
+    _, s3, z3 = trim_camera_sides(R[None], t[None], [scale], (ext / scale)[None], [pts], [3],
+                                  table, 0.01)
+    np.testing.assert_allclose(s3[0] * z3[0], [0.12, 0.08, 0.09], atol=1e-12)
+    for plane, trim in ((table, 0.0), (None, 0.03)):
+        _, s4, z4 = trim_camera_sides(R[None], t[None], [scale], (ext / scale)[None], [pts],
+                                      [3], plane, trim)
+        np.testing.assert_allclose(s4[0] * z4[0], ext)
