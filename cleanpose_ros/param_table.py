@@ -41,9 +41,12 @@ from cleanpose_core.config import PIPELINE_RANGES, PipelineConfig
 from cleanpose_core.errors import ConfigError
 
 __all__ = ['KINDS', 'ParamSpec', 'PARAMS', 'PIPELINE_KEYS', 'NODE_KEYS', 'param_spec',
-           'check_value', 'class_map_from_list', 'class_map_to_list']
+           'check_value', 'class_map_from_list', 'class_map_to_list', 'NONE']
 
 KINDS = ('bool', 'int', 'double', 'string', 'string_array')
+
+# ROS cannot type an empty list: right_side_up [none] stands for none.
+NONE = 'none'
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ PARAMS = (
     _pipeline('class_map', 'string_array', description='segmenter class -> category as '
               "'class:category' items, e.g. ['cup:mug', 'wine glass:bottle']"),
     _pipeline('categories', 'string_array', choices=CATEGORIES),
-    _pipeline('right_side_up', 'string_array', choices=CATEGORIES + ('none',),
+    _pipeline('right_side_up', 'string_array', choices=CATEGORIES + (NONE,),
               description='upright objects of these categories that the network turned '
               'upside down are turned right side up (where they stand: a can shows no top '
               'the network can tell from its bottom); [none] = none'),

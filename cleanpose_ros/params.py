@@ -39,7 +39,7 @@ from cleanpose_core.errors import ConfigError
 # Importable from here as before the table moved (a test uses the first).
 from cleanpose_ros.param_table import _unlisted_pipeline_specs, KINDS  # noqa: F401
 from cleanpose_ros.param_table import (check_value, class_map_from_list, class_map_to_list,
-                                       NODE_KEYS, param_spec, PARAMS, ParamSpec,
+                                       NODE_KEYS, NONE, param_spec, PARAMS, ParamSpec,
                                        PIPELINE_KEYS)
 
 __all__ = ['NODE_NAME', 'ParamSpec', 'PARAMS', 'PIPELINE_KEYS', 'NODE_KEYS', 'NodeOptions',
@@ -48,8 +48,6 @@ __all__ = ['NODE_NAME', 'ParamSpec', 'PARAMS', 'PIPELINE_KEYS', 'NODE_KEYS', 'No
            'class_map_to_list']
 
 NODE_NAME = 'cleanpose_pose_node'
-# ROS cannot type an empty list: right_side_up [none] stands for none.
-NONE = 'none'
 
 
 @dataclass(frozen=True)

@@ -68,14 +68,13 @@ __all__ = ['fit_frame_plane', 'apply_resting_priors', 'snap_up_axis', 'align_foo
            'BOXY_CATEGORY_IDS', 'SIDE_REST_CATEGORY_IDS']
 
 # Categories whose footprint on the table is a rectangle along their level axes
-# (camera body, laptop base): NOCS ids of camera and laptop.
-BOXY_CATEGORY_IDS = (3, 5)
-_CAMERA_ID = 3
+# (camera body, laptop base), as NOCS ids.
+BOXY_CATEGORY_IDS = tuple(category_id(c) for c in ('camera', 'laptop'))
+_CAMERA_ID = category_id('camera')
 # Categories that also rest with their X or Z axis on the table normal: a camera on its
-# back or side, a can, bowl or mug on its side (NOCS ids of bowl, camera, can, mug). Not
-# bottles (a lying bottle's axis slopes down to its neck) nor laptops (an open laptop
-# leans at any angle).
-SIDE_REST_CATEGORY_IDS = (2, 3, 4, 6)
+# back or side, a can, bowl or mug on its side. Not bottles (a lying bottle's axis slopes
+# down to its neck) nor laptops (an open laptop leans at any angle).
+SIDE_REST_CATEGORY_IDS = tuple(category_id(c) for c in ('bowl', 'camera', 'can', 'mug'))
 # A Y axis this close to the table normal counts as upright (float32 network rotations
 # are orthonormal to ~1e-7 only, so a snapped axis is not on the normal to the last bit).
 _UPRIGHT_COS = float(np.cos(np.radians(0.5)))
